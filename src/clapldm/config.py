@@ -253,6 +253,16 @@ class ClapConfig(ConfigBase):
     text_model: str = ""
     text_dim: int = 384
     text_max_tokens: int = 64
+    # compact only: the frozen text tower's source. A PyPI package holding a transformers
+    # folder (name and pinned version recorded), or, when text_package is "", the CLAP
+    # folder's own text_encoder/ subfolder (tiny test models).
+    text_package: str = ""
+    text_package_version: str = ""
+    # compact only: the MelConfig (as a plain dict) of the log-mel the audio tower reads.
+    mel: dict[str, Any] = field(default_factory=dict)
+    # laion only: False when the saved transformers model is a text tower alone (what a
+    # diffusers AudioLDM folder holds in text_encoder/); embed_audio then raises.
+    audio_tower: bool = True
 
 
 @dataclass(frozen=True)

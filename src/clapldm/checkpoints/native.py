@@ -1,0 +1,180 @@
+"""The native folder format: model_index.json + one folder per component.
+
+```
+model_index.json        {"format": "clapldm", "format_version": 1, "components": {...},
+                         "mel": MelConfig, "scheduler": SchedulerConfig, "pipeline": ...}
+clap/    config.json + weights (see models/clap.py)
+vae/     config.json + model.safetensors + mel_config.json
+unet/    config.json + model.safetensors
+vocoder/ config.json + model.safetensors + mel_config.json
+```
+Weights are safetensors only (never pickle); every file is written to a temp name and
+renamed, so an interrupted save never leaves a half-written file under the final name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from clapldm.config import (
+    ConfigBase,
+    HifiGanConfig,
+    MelConfig,
+    PipelineConfig,
+    SchedulerConfig,
+    UNetConfig,
+    VAEConfig,
+    write_json_atomic,
+)
+from clapldm.errors import ClapLdmError, ConfigError, ModelLoadError
+
+if TYPE_CHECKING:
+    from clapldm.pipeline import AudioLDM
+
+FORMAT = "clapldm"
+FORMAT_VERSION = 1
+COMPONENTS = ("clap", "vae", "unet", "vocoder")
+
+
+def is_native_folder(path: Path) -> bool:
+    index = path / "model_index.json"
+    if not index.is_file():
+        return False
+    try:
+        return json.loads(index.read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def save_weights(module: torch.nn.Module | dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None = None) -> None:
+    """Atomically write a state dict (contiguous, optionally cast) as safetensors."""
+    state = module.state_dict() if isinstance(module, torch.nn.Module) else module
+    tensors = {}
+    for key, value in state.items():
+        value = value.detach().cpu()
+        if dtype is not None and value.is_floating_point():
+            value = value.to(dtype)
+        tensors[key] = value.contiguous()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(tensors, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read safetensors to float32 CPU tensors; a missing or corrupt file is a ModelLoadError."""
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: weights file is missing")
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(f"{path}: corrupt or truncated safetensors file ({exc})") from None
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
+    """load_state_dict(strict) with a one-line error naming the folder."""
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0:3]
+        raise ModelLoadError(f"{where}: weights do not fit the config ({' '.join(first)[:300]})") from None
+
+
+def _load_config(cls: type[ConfigBase], path: Path) -> Any:
+    if not path.is_file():
+        raise ModelLoadError(f"{path}: config file is missing")
+    try:
+        return cls.load(path)
+    except ConfigError as exc:
+        raise ModelLoadError(f"{path}: {exc}") from None
+
+
+def save_component(folder: Path, config: ConfigBase, module: torch.nn.Module, mel: MelConfig | None = None, dtype: torch.dtype | None = None) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    config.save(folder / "config.json")
+    if mel is not None:
+        mel.save(folder / "mel_config.json")
+    save_weights(module, folder / "model.safetensors", dtype)
+
+
+def save_native(pipe: AudioLDM, folder: Path, dtype: torch.dtype | None = None) -> None:
+    """Write `pipe` as a native folder (see module docstring)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pipe.clap.save_pretrained(folder / "clap")
+    save_component(folder / "vae", pipe.vae.config, pipe.vae, pipe.mel_config, dtype)
+    save_component(folder / "unet", pipe.unet.config, pipe.unet, None, dtype)
+    save_component(folder / "vocoder", pipe.vocoder.config, pipe.vocoder, pipe.mel_config, dtype)
+    write_json_atomic(
+        folder / "model_index.json",
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "components": {name: name for name in COMPONENTS},
+            "mel": pipe.mel_config.to_dict(),
+            "scheduler": pipe.scheduler_config.to_dict(),
+            "pipeline": {**pipe.config.to_dict(), "name": pipe.name},
+        },
+    )
+
+
+def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
+    """Assemble an AudioLDM from a native folder, checking every part before use."""
+    from clapldm.models.clap import load_clap
+    from clapldm.models.hifigan import HifiGan
+    from clapldm.models.unet import AudioLDMUNet
+    from clapldm.models.vae import AutoencoderKL
+    from clapldm.pipeline import AudioLDM
+
+    try:
+        index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{folder}/model_index.json: unreadable ({exc})") from None
+    if index.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelLoadError(f"{folder}: format version {index.get('format_version')} is newer than this clapldm supports")
+    components = index.get("components", {})
+    for name in COMPONENTS:
+        sub = folder / components.get(name, name)
+        if not sub.is_dir():
+            raise ModelLoadError(f"{folder}: component folder '{name}' is missing")
+    try:
+        mel = MelConfig.from_dict(index["mel"])
+        scheduler = SchedulerConfig.from_dict(index.get("scheduler", {}))
+        pipeline_config = PipelineConfig.from_dict(index.get("pipeline", {}))
+    except (KeyError, ConfigError) as exc:
+        raise ModelLoadError(f"{folder}/model_index.json: {exc}") from None
+
+    def part(name: str) -> Path:
+        return folder / components.get(name, name)
+
+    for name in ("vae", "vocoder"):
+        mel_file = part(name) / "mel_config.json"
+        if mel_file.is_file() and _load_config(MelConfig, mel_file) != mel:
+            raise ModelLoadError(f"{folder}: the {name} was trained with a different mel config than model_index.json states")
+
+    vae = AutoencoderKL(_load_config(VAEConfig, part("vae") / "config.json"))
+    load_into(vae, load_weights(part("vae") / "model.safetensors"), part("vae"))
+    unet = AudioLDMUNet(_load_config(UNetConfig, part("unet") / "config.json"))
+    load_into(unet, load_weights(part("unet") / "model.safetensors"), part("unet"))
+    vocoder = HifiGan(_load_config(HifiGanConfig, part("vocoder") / "config.json"))
+    load_into(vocoder, load_weights(part("vocoder") / "model.safetensors"), part("vocoder"))
+    try:
+        clap = load_clap(part("clap"), device="cpu")
+    except ClapLdmError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelLoadError(f"{part('clap')}: cannot load CLAP ({exc})") from None
+    return AudioLDM(clap, vae, unet, vocoder, mel, scheduler, pipeline_config, device=device, name=pipeline_config.name)

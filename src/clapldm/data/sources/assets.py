@@ -1,0 +1,271 @@
+"""Debian packages with richer metadata: hydrogen drum kits (drumkit.xml), Tux Paint stamps
+(English .txt descriptions), Hedgewars (voice packs) and 0 A.D. (audio inside public.zip)."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from clapldm.data import captions as C
+from clapldm.data.sources.base import AUDIO_EXTS, ClipSpec, SourceContext, copyright_for, find_audio, safe_key
+from clapldm.data.sources.games import _spec, ui_captions
+
+# --------------------------------------------------------------------------- hydrogen drum kits
+DRUM_WORDS = {"bd": "bass drum", "kick": "kick drum", "sd": "snare drum", "snare": "snare drum", "hh": "hi-hat",
+              "hihat": "hi-hat", "hat": "hi-hat", "tom": "tom", "crash": "crash cymbal", "ride": "ride cymbal",
+              "splash": "splash cymbal", "china": "china cymbal", "clap": "hand clap", "cb": "cowbell",
+              "cowbell": "cowbell", "rim": "rimshot", "stick": "drum stick click", "perc": "percussion hit",
+              "shaker": "shaker", "tamb": "tambourine", "tambourine": "tambourine", "conga": "conga",
+              "bongo": "bongo", "clave": "claves", "cymbal": "cymbal", "oh": "open hi-hat", "ch": "closed hi-hat"}
+DRUM_ADJ = {"closed", "open", "pedal", "hi", "high", "mid", "low", "floor", "jazz", "rock", "soft", "hard", "big",
+            "small", "dry", "wet", "electric", "electronic", "acoustic", "brush", "side", "edge", "bell", "muted"}
+
+
+def drum_name(name: str) -> str:
+    """Hydrogen instrument name -> plain words ("Snare Jazz" -> "jazz snare drum", "Closed HH" -> "closed hi-hat")."""
+    toks = [t.lower() for t in re.split(r"[\s_\-.()]+", name) if t and not t.isdigit()]
+    toks = [re.sub(r"\d+$", "", t) for t in toks if re.sub(r"\d+$", "", t)]
+    heads = [DRUM_WORDS[t] for t in toks if t in DRUM_WORDS]
+    adjs = [t for t in toks if t in DRUM_ADJ and t not in DRUM_WORDS]
+    others = [t for t in toks if t not in DRUM_WORDS and t not in DRUM_ADJ]
+    if heads:
+        head = heads[0]
+        if head == "hi-hat" and "open" in toks:
+            adjs = [a for a in adjs if a != "open"] + ["open"]
+        return " ".join(dict.fromkeys(adjs + [head]))
+    return " ".join(dict.fromkeys(adjs + others)) or "drum"
+
+
+def _kit_files(inst: ET.Element) -> list[tuple[str, float, float]]:
+    out = []
+    for layer in inst.iter("layer"):
+        fn = layer.findtext("filename")
+        if fn:
+            out.append((fn, float(layer.findtext("min") or 0), float(layer.findtext("max") or 1)))
+    fn = inst.findtext("filename")
+    if fn and not out:
+        out.append((fn, 0.0, 1.0))
+    return out
+
+
+def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "hydrogen-drumkits"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2+")
+    base = root / "usr/share/hydrogen/data/drumkits"
+    for xml in sorted(base.glob("*/drumkit.xml")):
+        kit_dir = xml.parent
+        try:
+            tree = ET.parse(xml)
+        except ET.ParseError:
+            continue
+        rootel = tree.getroot()
+        for el in rootel.iter():  # drop XML namespaces
+            el.tag = el.tag.split("}")[-1]
+        kit = rootel.findtext("name") or kit_dir.name
+        kit_words = re.sub(r"[_\-]+", " ", kit).strip()
+        for inst in rootel.iter("instrument"):
+            iname = (inst.findtext("name") or "").strip()
+            files = _kit_files(inst)
+            if not iname or not files:
+                continue
+            drum = drum_name(iname)
+            for fn, vmin, vmax in files:
+                path = kit_dir / fn
+                if not path.is_file() or not fn.lower().endswith(AUDIO_EXTS):
+                    continue
+                vel = int(round(127 * (vmin + vmax) / 2)) if len(files) > 1 else 100
+                adj = C.dynamics_words(vel)[0] if len(files) > 1 else None
+                hit = f"{adj} {drum}" if adj else drum
+                caps = C.dedupe([f"{C.article(hit)} hit", f"a single {drum} hit from the {kit_words} drum kit",
+                                 f"{C.article(drum)} struck once" + (f", {adj}" if adj else ""),
+                                 f"drum sample: {drum}"])
+                yield _spec("hydrogen-drumkits", pkg, root, path, caps, lic, key_base=base,
+                            item=f"{pkg}:{kit_dir.name}/{iname}",
+                            meta={"kit": kit, "instrument": iname, "drum": drum, "layer_velocity": vel})
+
+
+# --------------------------------------------------------------------------- tux paint stamps
+SPOKEN_FOLDERS = {"alphabets", "math", "asl"}
+LANG_RE = re.compile(r"_([a-z]{2,3})(_[A-Za-z]{2})?$")
+NUMBERS = "zero one two three four five six seven eight nine".split()
+
+
+def _first_line(txt: Path) -> str | None:
+    try:
+        line = txt.read_text(errors="replace").splitlines()[0].strip()
+    except (OSError, IndexError):
+        return None
+    return line if line and "=" not in line.split()[0] else None
+
+
+def collect_tuxpaint(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "tuxpaint-stamps-default"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2")
+    base = root / "usr/share/tuxpaint/stamps"
+    for p in find_audio(base, ()):
+        stem = p.stem
+        folders = p.relative_to(base).parts[:-1]
+        desc_m = re.match(r"(.*)_desc$", stem)
+        if desc_m:  # spoken English description of the stamp
+            txt = _first_line(p.with_name(desc_m.group(1) + ".txt"))
+            if not txt:
+                continue
+            caps = C.speech_captions(txt, None, synthetic=False)
+            yield _spec("tuxpaint", pkg, root, p, caps, lic, key_base=base, item=f"{pkg}:{'/'.join(folders)}/{desc_m.group(1)}",
+                        meta={"text": txt, "language": "English", "kind": "speech"})
+            continue
+        if "_desc_" in stem:
+            continue  # descriptions in other languages
+        lang = LANG_RE.search(stem)
+        if lang and not lang.group(1) == "en":
+            continue
+        base_stem = LANG_RE.sub("", stem) if lang else stem
+        txt = _first_line(p.with_name(base_stem + ".txt"))
+        if set(folders) & SPOKEN_FOLDERS:
+            word = base_stem.split("_")[0]
+            word = NUMBERS[int(word)] if word.isdigit() and int(word) < 10 else word
+            caps = C.speech_captions(word, None, synthetic=False)
+            meta = {"text": word, "language": "English", "kind": "speech"}
+        else:
+            subject = (txt or "").rstrip(".!")
+            words = C.split_name(subject.split(",")[0]) if subject else []
+            animal = next((w for w in reversed(words) if w in C.ANIMAL_CALLS), None)
+            caps = C.sfx_captions(animal or base_stem, folders) if animal else []
+            if subject:
+                caps = C.dedupe(caps + C.phrase_captions(subject))
+            else:
+                caps = C.sfx_captions(base_stem, folders)
+            meta = {"text": txt} if txt else {}
+        if caps:
+            yield _spec("tuxpaint", pkg, root, p, caps, lic, key_base=base,
+                        item=f"{pkg}:{'/'.join(folders)}/{base_stem}", meta=meta)
+
+
+# --------------------------------------------------------------------------- hedgewars
+HEDGE_STYLES = {"default": "a cartoon hedgehog", "classic": "a cartoon hedgehog", "pirate": "a pirate",
+                "robot": "a robot", "singer": "a singing cartoon voice", "russian": "a man with a Russian accent",
+                "british": "a British man", "surfer": "a surfer dude", "mobster": "a mobster",
+                "hillbilly": "a hillbilly", "default_uk": "a cartoon voice speaking Ukrainian",
+                "default_ru": "a cartoon voice speaking Russian", "default_pl": "a cartoon voice speaking Polish",
+                "default_es": "a cartoon voice speaking Spanish", "russian_pl": "a cartoon voice speaking Polish"}
+HEDGE_VOCAL = {"laugh": "laughs", "ow": "says ow", "ouch": "says ouch", "ooff": "grunts", "jump": "grunts as it jumps",
+               "firepunch": "shouts while punching", "poisoncough": "coughs", "poisonmoan": "moans",
+               "nooo": "screams no", "hmm": "says hmm", "kamikaze": "shouts kamikaze"}
+HEDGE_TEXT = {"yessir": "yes sir", "gonnagetyou": "gonna get you", "illgetyou": "I'll get you", "ohdear": "oh dear",
+              "comeonthen": "come on then", "firstblood": "first blood", "watchthis": "watch this",
+              "youllregretthat": "you'll regret that", "cutitout": "cut it out", "whatthe": "what the",
+              "runaway": "run away", "justyouwait": "just you wait", "leavemealone": "leave me alone",
+              "byebye": "bye bye", "sameteam": "same team", "thisoneismine": "this one is mine", "uh-oh": "uh oh",
+              "takecover": "take cover", "solong": "so long", "watchit": "watch it", "enemydown": "enemy down",
+              "flyaway": "fly away", "reinforcements": "reinforcements", "missed": "missed"}
+HEDGE_SFX = {"hogchant": "a hedgehog chants", "yoohoo": "someone calls yoo-hoo", "tardis": "a time machine materializes",
+             "birdylay": "a bird lays an egg", "homerun": "a crowd cheers a home run", "suddendeath": "a dramatic alarm",
+             "ride_of_the_valkyries": "a short orchestral fanfare", "hell_ow": "a demon says ow",
+             "hell_growl": "a demon growls", "hell_ooff": "a demon grunts", "hell_ugh": "a demon groans",
+             "hellish": "a demonic laugh", "2d": "a piano note", "extratime": "a bell signals extra time",
+             "skip": "a short interface click", "denied": "an error buzzer", "placed": "a short click",
+             "switchhog": "a short interface blip", "countdown": "a countdown beep"}
+
+
+def collect_hedgewars(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "hedgewars-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GFDL-1.3")
+    base = root / "usr/share/games/hedgewars/Data/Sounds"
+    for p in find_audio(base, ()):
+        parts = p.relative_to(base).parts
+        stem = p.stem
+        key = re.sub(r"\d+$", "", stem).lower()
+        meta = {}
+        if parts[0] == "voices":
+            style = parts[1]
+            who = HEDGE_STYLES.get(style.lower(), f"a {style.lower()} cartoon voice")
+            if key in HEDGE_VOCAL:
+                caps = C.vocal_captions(who, HEDGE_VOCAL[key])
+            elif "speaking" in who:
+                caps = [f"{who} shouts a short phrase", f"{who}", f"a short shouted phrase, {who.split('speaking ')[1]}"]
+            else:
+                text = HEDGE_TEXT.get(key, re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem).lower())
+                caps = C.dedupe([f"{who} says '{text}'", f"{who} shouting '{text}'",
+                                 f"a cartoon character's voice says {text}"])
+                meta = {"text": text}
+            item = f"{pkg}:voice/{key}"  # one phrase = one item across voice packs
+            meta.update({"voice": style, "kind": "voice"})
+        else:
+            if re.fullmatch(r"\d[A-G]", stem):
+                caps = [f"a piano note {stem[1]}", f"a single {stem[1]} note on a piano", "a short piano tone"]
+            else:
+                desc = next((v for k, v in HEDGE_SFX.items() if key.startswith(k)), None)
+                caps = C.dedupe([desc, f"the sound of {desc}"]) if desc else C.sfx_captions(stem)
+            item = None
+        if caps:
+            yield _spec("hedgewars-data", pkg, root, p, caps, lic, key_base=base, item=item, meta=meta)
+
+
+# --------------------------------------------------------------------------- 0 A.D.
+ZERO_AD_LANGS = {"greek": "Ancient Greek", "latin": "Latin", "napatan": "Meroitic", "persian": "Old Persian"}
+ZERO_AD_ORDERS = {"walk": "to move", "attack": "to attack", "gather": "to gather", "build": "to build",
+                  "repair": "to repair", "heal": "to heal", "garrison": "to take shelter", "herd": "to herd",
+                  "trade": "to trade", "fight": "to fight", "my_lord": "", "what_is_it": "", "go_out_against": "to attack"}
+
+
+def zero_ad_captions(parts: tuple[str, ...]) -> tuple[list[str], dict, bool]:
+    """Captions, meta, allow-segments for one audio/ member path of public.zip."""
+    name, folders = parts[-1], list(parts[1:-1])
+    meta: dict = {}
+    if folders and folders[0] == "voice":
+        lang = ZERO_AD_LANGS.get(folders[1], "an ancient language") if len(folders) > 1 else "an ancient language"
+        toks = C.split_name(name)
+        if "dog" in toks:
+            return C.sfx_captions("dog_bark"), meta, False
+        who = "a woman" if "female" in toks else "a man"
+        rest = re.sub(r"^civ_(fe)?male_", "", Path(name).stem)
+        order = next((v for k, v in ZERO_AD_ORDERS.items() if rest.startswith(k)), None)
+        if order is None:
+            return [], meta, False
+        what = f"acknowledges an order {order}".strip() if order else "answers 'my lord'"
+        meta = {"language": lang, "kind": "voice"}
+        return C.dedupe([f"{who} {what}, speaking {lang}", f"{who} speaking {lang}",
+                         f"a soldier's voice in {lang}", f"{who} says a short phrase in {lang}"]), meta, False
+    if folders[:2] == ["interface", "select"] and len(folders) > 2 and folders[2] == "building":
+        what = " ".join(C.split_name(re.sub(r"^sel_", "", name)))
+        return C.dedupe([f"sounds from {C.article(what)}", f"the ambience of {C.article(what)}",
+                         f"{what} sounds"]), meta, False
+    if folders[:2] == ["interface", "complete"]:
+        return ["a short fanfare announcing a completed building", "a triumphant horn fanfare",
+                "a fanfare"], meta, False
+    if folders[:1] == ["interface"]:
+        return ui_captions(name, folders), meta, False
+    if "impact" in folders:
+        toks = C.split_name(name)
+        if toks and toks[0] not in C.PROJECTILES and len(toks) >= 2:
+            return C.dedupe([f"something hits {C.article(toks[1] + ' ' + toks[0])}",
+                             f"an impact on {C.article(toks[1] + ' ' + toks[0])}"]), meta, False
+    caps = C.sfx_captions(name, folders)
+    return caps, meta, folders[:1] == ["ambient"]
+
+
+def collect_0ad(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "0ad-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    zpath = root / "usr/share/games/0ad/mods/public/public.zip"
+    with zipfile.ZipFile(zpath) as zf:
+        names = sorted(n for n in zf.namelist() if n.startswith("audio/") and n.lower().endswith(AUDIO_EXTS)
+                       and not n.startswith("audio/music/"))
+        for n in names:
+            parts = tuple(n.split("/"))
+            caps, meta, segments = zero_ad_captions(parts)
+            if not caps:
+                continue
+            key = safe_key("/".join(parts[1:]))
+            item = f"{pkg}:{'/'.join(parts[1:-1])}/{C.item_key(parts[-1])}"
+            meta = {"orig": "public.zip:" + n, "name": Path(n).stem, **meta}
+            done = ctx.is_done("0ad-data", key)
+            yield ClipSpec(key=key, item=item, captions=caps, license=lic.license_for("public/" + n), meta=meta,
+                           data=None if done else zf.read(n), allow_segments=segments, package=pkg)

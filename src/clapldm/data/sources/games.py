@@ -1,0 +1,298 @@
+"""Debian game and desktop packages whose sound files have descriptive names.
+
+Each collector walks one unpacked package and yields ClipSpecs; captions come from
+:mod:`clapldm.data.captions` plus a few small per-package word tables.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from clapldm.data import captions as C
+from clapldm.data.sources.base import ClipSpec, SourceContext, copyright_for, find_audio, safe_key
+
+# desktop event names -> description (matched on the joined name tokens, first hit wins)
+UI_EVENTS: list[tuple[str, str]] = [
+    (r"channel.*front.*left", "a voice says 'front left'"), (r"channel.*front.*right", "a voice says 'front right'"),
+    (r"channel.*front.*center", "a voice says 'front center'"), (r"channel.*rear.*left", "a voice says 'rear left'"),
+    (r"channel.*rear.*right", "a voice says 'rear right'"), (r"channel.*rear.*center", "a voice says 'rear center'"),
+    (r"channel.*side.*left", "a voice says 'side left'"), (r"channel.*side.*right", "a voice says 'side right'"),
+    (r"test.*signal", "a test signal of pink noise"), (r"phone.*(incoming|ring)|^phone$", "a phone ringing"),
+    (r"phone.*busy", "a busy telephone signal"), (r"phone.*(outgoing|calling|dial)", "a telephone dialing tone"),
+    (r"alarm.*clock", "an alarm clock ringing"), (r"camera.*shutter|screen.*capture", "a camera shutter click"),
+    (r"trash", "paper being crumpled as the trash is emptied"), (r"card.*shuffle", "playing cards being shuffled"),
+    (r"battery.*low|power.*unplug.*battery", "a low battery warning beep"),
+    (r"error.*(critical|serious)|critical", "a harsh critical error alert"), (r"error", "an error alert tone"),
+    (r"warning", "a warning alert chime"), (r"question", "a questioning prompt chime"),
+    (r"info", "a soft information chime"), (r"(message|email|mail|im.*in|chat|receive)", "a short notification chime for a new message"),
+    (r"bell", "a bell dings"), (r"complete|finish|done", "a bright chime signalling completion"),
+    (r"(device|power).*(added|plug$|plug.*in)|power.*plug$|^device.*added", "a rising two-note notification tone"),
+    (r"(device|power).*(removed|unplug)", "a falling two-note notification tone"),
+    (r"(log.*in|login|startup|start|ready|welcome)", "a gentle startup jingle"),
+    (r"(log.*out|logout|logoff|shutdown|leave)", "a short shutdown jingle"),
+    (r"minimi[sz]e|maximi[sz]e|window|slide|move", "a soft whoosh of a window moving"),
+    (r"volume", "a short soft click"), (r"click|toggle|activate|select|button|checkbox", "a short interface click"),
+    (r"connect.*(lost|problem)|network.*lost|cant.*connect", "a descending disconnection tone"),
+    (r"connect|network", "an ascending connection tone"), (r"nudge", "a buzzing nudge alert"),
+]
+
+
+def ui_caption(tokens: list[str]) -> str | None:
+    joined = " ".join(tokens)
+    for pat, desc in UI_EVENTS:
+        if re.search(pat, joined):
+            return desc
+    return None
+
+
+def ui_captions(name: str, folders=()) -> list[str]:
+    toks = [t for t in C.split_name(name) if t not in {"oxygen", "sys", "x", "deepin", "k3b", "sound"}]
+    desc = ui_caption(toks)
+    if desc is None:
+        return C.sfx_captions(name, folders) or ["a computer notification sound"]
+    if desc.startswith("a voice says"):
+        return C.dedupe([desc, desc.replace("a voice says", "a synthetic voice announcing"), f"speech: {desc[13:]}"])
+    return C.dedupe([desc, f"{desc} from a computer", f"a user interface sound: {desc}", f"the sound of {desc}"])
+
+
+def _files(root: Path, sub: str, exclude=("music",)) -> list[Path]:
+    base = root / sub
+    return find_audio(base, exclude) if base.is_dir() else []
+
+
+def _spec(src: str, pkg: str, root: Path, path: Path, caps: list[str], lic, *, item: str | None = None,
+          meta: dict | None = None, segments: bool = False, key_base: Path | None = None, source: str | None = None) -> ClipSpec:
+    rel = str(path.relative_to(root))
+    key = safe_key(str(path.relative_to(key_base or root)))
+    stem_item = C.item_key(path.name)
+    m = {"orig": rel, "name": path.stem}
+    m.update(meta or {})
+    return ClipSpec(key=key, item=item or f"{pkg}:{path.parent.name}/{stem_item}", captions=caps,
+                    license=lic.license_for(rel) if hasattr(lic, "license_for") else lic, meta=m, path=path,
+                    allow_segments=segments, package=pkg, source=source)
+
+
+# --------------------------------------------------------------------------- sound themes
+THEME_PACKAGES = ("sound-theme-freedesktop", "oxygen-sounds", "yaru-theme-sound", "deepin-sound-theme",
+                  "gnome-audio", "sound-icons")
+THEME_LICENSES = {"sound-theme-freedesktop": "CC-BY-SA-3.0", "oxygen-sounds": "LGPL-3.0-or-later",
+                  "yaru-theme-sound": "GPL-3.0+", "deepin-sound-theme": "GPL-3", "gnome-audio": "CC-BY-SA-2.0",
+                  "sound-icons": "GPL-2+"}
+
+
+def collect_themes(ctx: SourceContext) -> Iterator[ClipSpec]:
+    for pkg in THEME_PACKAGES:
+        root = ctx.roots.get(pkg)
+        if root is None:
+            continue
+        lic = copyright_for(root, pkg, THEME_LICENSES[pkg])
+        for p in _files(root, "usr/share/sounds"):
+            if pkg == "sound-icons":
+                caps = C.sfx_captions(p.name) or ["a short sound icon"]
+                caps = C.dedupe(caps + ["a short sound icon for a screen reader"])
+            else:
+                caps = ui_captions(p.name)
+            yield _spec("sound-themes", pkg, root, p, caps, lic, key_base=root / "usr/share/sounds",
+                        item=f"{pkg}:{C.item_key(p.name)}", source=pkg)
+
+
+# --------------------------------------------------------------------------- minetest
+def collect_minetest(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "minetest-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    base = root / "usr/share/games/minetest/games"
+    for p in find_audio(base):
+        if "devtest" in p.parts:
+            continue
+        mod = p.parent.parent.name
+        name = re.sub(rf"^{re.escape(mod)}_", "", p.name.split(".")[0])
+        caps = C.sfx_captions(name, [mod])
+        if not caps:
+            continue
+        yield _spec("minetest-data", pkg, root, p, caps, lic, key_base=base, item=f"{pkg}:{mod}/{C.item_key(name)}",
+                    segments=True)
+
+
+# --------------------------------------------------------------------------- lincity-ng
+LINCITY = {
+    "residential": "people and traffic in a residential neighbourhood", "market": "a busy market with chatter",
+    "industry": "factory machinery", "coal_mine": "machinery at a coal mine", "ore_mine": "machinery at an ore mine",
+    "power": "the hum of a coal power station", "solar": "the hum of a solar power plant", "farm": "farm animals on a farm",
+    "organic": "farm animals on a farm", "mill": "a working mill", "pottery": "a pottery workshop",
+    "school": "children playing at a school", "university": "students talking at a university",
+    "health": "a busy hospital", "harbor": "a harbour with boats and seagulls", "rail": "a passing train",
+    "train": "a passing train", "rocket": "a rocket launch", "tip": "trucks at a landfill", "traffic": "road traffic",
+    "sports": "a cheering crowd at a stadium", "croud": "a cheering crowd at a stadium",
+    "windmill": "a windmill turning in the wind", "wind": "a windmill turning in the wind", "water": "running water",
+    "fire": "a crackling fire", "blacksmith": "a blacksmith hammering metal", "recycle": "a recycling plant",
+    "monument": "construction work", "construction": "construction work", "shanty": "a noisy shanty town",
+    "commune": "people working in a commune", "park": "birds in a park", "lake": "water lapping at a lake",
+    "raze": "a building being demolished", "dirt": "a vehicle on a dirt track", "substation": "an electric hum",
+    "green": "birds singing in a green park", "click": "a short interface click", "build": "building construction",
+    "window": "a short interface whoosh",
+}
+
+
+def collect_lincity(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "lincity-ng-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2+")
+    for p in _files(root, "usr/share/games/lincity-ng/sounds"):
+        toks = C.split_name(p.name)
+        desc = next((LINCITY[t] for t in toks if t in LINCITY), None)
+        if desc is None:
+            continue
+        level = next((t for t in toks if t in {"high", "low", "med", "empty", "full", "on", "off"}), None)
+        caps = C.dedupe([desc, f"the sound of {desc}", f"{desc}, city ambience", f"city sounds: {desc}"])
+        yield _spec("lincity-ng-data", pkg, root, p, caps, lic, segments=True,
+                    meta={"level": level} if level else None, key_base=root / "usr/share/games/lincity-ng")
+
+
+# --------------------------------------------------------------------------- wesnoth
+def collect_wesnoth(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "wesnoth-1.16-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2+")
+    base = root / "usr/share/games/wesnoth/1.16"
+    for p in find_audio(base, ("music",)):
+        rel_parts = p.relative_to(base).parts
+        if rel_parts[0] == "sounds":  # user interface
+            caps = ui_captions(p.name)
+        elif "horn-signals" in rel_parts:
+            caps = ["a horn signal is blown", "a battle horn sounds", "the sound of a horn call"]
+        elif "ambient" in rel_parts:
+            caps = C.sfx_captions(p.name, ["ambient"]) + ["ambience"]
+            caps = C.dedupe([c if "ambience" in c or c.startswith("a") else c for c in caps])
+        else:
+            caps = C.sfx_captions(p.name, rel_parts[:-1])
+        if caps:
+            yield _spec("wesnoth-1.16-data", pkg, root, p, caps, lic if lic.stanzas else "GPL-2+", key_base=base,
+                        segments="ambient" in rel_parts)
+
+
+# --------------------------------------------------------------------------- widelands
+def collect_widelands(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "widelands-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2+")
+    base = root / "usr/share/games/widelands/data"
+    for p in find_audio(base, ("music",)):
+        folders = list(p.relative_to(base).parts[:-1])
+        if p.parent == base / "sound" or "military" in folders:
+            caps = ui_captions(p.name)
+        else:
+            caps = C.sfx_captions(p.name, folders[1:])
+        if caps:
+            yield _spec("widelands-data", pkg, root, p, caps, lic, key_base=base, segments=True)
+
+
+# --------------------------------------------------------------------------- freedroidrpg
+FREEDROID = {"influencer": "a robot", "bot": "a robot", "takeover": "a computer game", "shop": "a shop till",
+             "menu": "a menu", "tux": "a penguin"}
+
+
+def collect_freedroid(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "freedroidrpg-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-2+")
+    base = root / "usr/share/freedroidrpg/data/sound/effects"
+    for p in find_audio(base):
+        folder = p.parent.name
+        stem = re.sub(r"_?(Sound)?_?\d*$", "", p.stem)
+        if folder == "voice_samples":
+            caps = ["a robotic voice speaks", "a synthetic robot voice talking", "a computer voice says something"]
+            item = f"{pkg}:voice_samples/{p.stem}"
+        elif folder == "tux_ingame_comments":
+            text = " ".join(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", stem).replace("_", " ").split()).lower()
+            text = re.sub(r"\bi\b", "I", text).replace("I cant", "I can't").replace("tux ", "")
+            caps = C.speech_captions(text, "male", synthetic=False)
+            item = None
+        elif folder == "bot_sounds":
+            what = {"first": "a robot beeps as it spots an enemy", "start": "a robot starts attacking with a whirr",
+                    "death": "a robot breaks down and explodes"}[stem.split("_")[0].lower()]
+            caps = C.dedupe([what, f"the sound of {what}", f"sci-fi sound: {what}"])
+            item = None
+        elif folder == "bullets":
+            weapon = stem.replace("_", " ").lower()
+            caps = [f"a {weapon} shot", f"a sci-fi {weapon} weapon fires", f"the sound of a {weapon} gun firing"]
+            item = None
+        else:
+            caps = C.sfx_captions(stem, [folder])
+            if stem.lower().startswith("influencer_scream"):
+                caps = ["a robot screams", "a distorted robotic scream", "the sound of a robot screaming in pain"]
+            item = None
+        if caps:
+            yield _spec("freedroidrpg-data", pkg, root, p, caps, lic, key_base=base, item=item)
+
+
+# --------------------------------------------------------------------------- megaglest
+MEGAGLEST_ACTIONS = {"ack": "acknowledges an order", "select": "answers when selected", "sel": "answers when selected",
+                     "attack": None, "die": None, "hit": None, "walk": None, "fly": None, "build": None}
+
+
+def collect_megaglest(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "megaglest-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    base = root / "usr/share/games/megaglest"
+    for p in find_audio(base, ("music",)):
+        parts = p.relative_to(base).parts
+        folders = list(parts[:-1])
+        hint = None
+        segments = False
+        if "units" in parts:
+            unit = parts[parts.index("units") + 1]
+            toks = C.split_name(p.name)
+            if not (set(toks) & set(C.ANIMAL_CALLS) | set(C.split_name(unit)) & set(C.ANIMAL_CALLS)):
+                hint = unit
+            caps = C.sfx_captions(p.name, [], subject_hint=hint)
+            item = f"{pkg}:{unit}/{C.item_key(p.name)}"
+        elif "tilesets" in parts:
+            tileset = parts[parts.index("tilesets") + 1]
+            caps = C.sfx_captions(p.name, [tileset])
+            caps = C.dedupe(caps + [f"{caps[0]}, {tileset.replace('_', ' ')} ambience"]) if caps else caps
+            item = f"{pkg}:{tileset}/{C.item_key(p.name)}"
+            segments = True
+        elif "menu" in parts:
+            caps = ui_captions(p.name)
+            item = None
+        elif "water_sounds" in parts:
+            caps = ["water splashing", "a splash in water", "the sound of something falling into water"]
+            item = f"{pkg}:water_sounds"
+        else:
+            caps = C.sfx_captions(p.name, folders)
+            item = None
+        if caps:
+            yield _spec("megaglest-data", pkg, root, p, caps, lic, key_base=base, item=item, segments=segments)
+
+
+# --------------------------------------------------------------------------- supertuxkart
+def collect_stk(ctx: SourceContext) -> Iterator[ClipSpec]:
+    pkg = "supertuxkart-data"
+    root = ctx.roots[pkg]
+    lic = copyright_for(root, pkg, "GPL-3+")
+    base = root / "usr/share/games/supertuxkart/data"
+    for p in find_audio(base, ("music",)):
+        parts = p.relative_to(base).parts
+        toks = C.split_name(p.name)
+        if parts[0] not in {"sfx", "karts"} and not all(t in C.VOCAB for t in toks):
+            continue  # track folders mostly hold music; keep only clearly named effects
+        name = {"wee": "cheer", "plopp": "plop", "gp_end": "fanfare", "bzzt": "electric buzz"}.get(p.stem, p.name)
+        caps = C.sfx_captions(name, [parts[0]] if parts[0] != "sfx" else [])
+        if caps:
+            yield _spec("supertuxkart-data", pkg, root, p, caps, lic, key_base=base, segments=True)
+
+
+SIMPLE_COLLECTORS = {
+    "sound-themes": (THEME_PACKAGES, collect_themes),
+    "minetest-data": (("minetest-data",), collect_minetest),
+    "lincity-ng-data": (("lincity-ng-data",), collect_lincity),
+    "wesnoth-1.16-data": (("wesnoth-1.16-data",), collect_wesnoth),
+    "widelands-data": (("widelands-data",), collect_widelands),
+    "freedroidrpg-data": (("freedroidrpg-data",), collect_freedroid),
+    "megaglest-data": (("megaglest-data",), collect_megaglest),
+    "supertuxkart-data": (("supertuxkart-data",), collect_stk),
+}

@@ -1,0 +1,119 @@
+"""Evaluation inputs: list a folder's audio files, read them at 16 kHz, pair, read captions."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from clapldm.errors import AudioReadError, InvalidInputError
+
+logger = logging.getLogger(__name__)
+
+# Every metric is computed at 16 kHz, as audioldm_eval does at its CNN14-16k setting.
+EVAL_SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file left out of some metric: which folder, which file, why, and for which metrics.
+
+    ``metrics`` is ``("all",)`` when the file could not be used at all.
+    """
+
+    side: str  # "generated" or "reference"
+    name: str  # file name inside its folder
+    reason: str
+    metrics: tuple[str, ...] = ("all",)
+
+
+def list_files(folder: Path) -> list[Path]:
+    """Regular, non-hidden files directly inside ``folder``, sorted by name.
+
+    Raises ``InvalidInputError`` when the folder does not exist or holds no file.
+    """
+    if not folder.is_dir():
+        raise InvalidInputError(f"not a folder: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InvalidInputError(f"folder {folder} holds no files")
+    return files
+
+
+def read_mono(path: Path, sample_rate: int = EVAL_SAMPLE_RATE) -> torch.Tensor:
+    """Read any soundfile-readable file -> mono float32 (samples,) at ``sample_rate``.
+
+    Channels are averaged; resampling uses soxr (high quality). Raises ``AudioReadError``
+    for an unreadable or empty file or one holding non-finite samples.
+    """
+    import soundfile as sf
+    import soxr
+
+    try:
+        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as exc:  # libsndfile raises several types for bad input
+        raise AudioReadError(f"cannot read {path.name}: {exc}") from exc
+    if data.shape[0] == 0:
+        raise AudioReadError(f"{path.name} is empty")
+    if not np.all(np.isfinite(data)):
+        raise AudioReadError(f"{path.name} holds NaN or infinite samples")
+    mono = data.mean(axis=1)
+    if file_rate != sample_rate:
+        mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ")
+    if mono.shape[0] == 0:
+        raise AudioReadError(f"{path.name} is too short to resample to {sample_rate} Hz")
+    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+
+
+def duplicate_stems(names: list[str]) -> set[str]:
+    """Stems (name without its last suffix) shared by more than one of ``names``."""
+    counts = Counter(Path(name).stem for name in names)
+    return {stem for stem, count in counts.items() if count > 1}
+
+
+def load_captions(path: str | Path) -> dict[str, str]:
+    """Read a captions CSV with a header: ``file,caption`` (or ``name,caption``).
+
+    Returns {file name as written: caption}; look-ups should try the full name, then the
+    stem. Raises ``InvalidInputError`` for a missing file, missing columns or empty rows.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise InvalidInputError(f"captions file not found: {file}")
+    with file.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        fields = [f.strip().lower() for f in reader.fieldnames or []]
+        key_field = next((f for f in ("file", "name", "filename", "path") if f in fields), None)
+        if key_field is None or "caption" not in fields:
+            raise InvalidInputError(
+                f"captions file {file} needs a header with 'file' (or 'name') and 'caption' "
+                f"columns, got {reader.fieldnames}"
+            )
+        captions: dict[str, str] = {}
+        for line, row in enumerate(reader, start=2):
+            cleaned = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            name, caption = cleaned.get(key_field, ""), cleaned.get("caption", "")
+            if not name or not caption:
+                raise InvalidInputError(f"captions file {file}, line {line}: empty file or caption")
+            captions[Path(name).name] = caption
+    if not captions:
+        raise InvalidInputError(f"captions file {file} has no rows")
+    return captions
+
+
+def index_captions(captions: dict[str, str]) -> dict[str, str]:
+    """Captions keyed by file name and also by stem, so ``a.wav`` finds a row for ``a`` or
+    ``a.flac``; an exact name wins over a stem."""
+    index = {Path(name).stem: caption for name, caption in captions.items()}
+    index.update(captions)
+    return index
+
+
+def caption_for(name: str, index: dict[str, str]) -> str | None:
+    """The caption of file ``name`` in an ``index_captions`` index: by name, else by stem."""
+    return index.get(name) or index.get(Path(name).stem)
