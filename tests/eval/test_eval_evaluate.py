@@ -130,7 +130,7 @@ def test_cli_end_to_end(folders, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out" / "report.json"
     code = eval_main(
         [str(gen), str(ref), "--captions", str(captions), "--json", str(out)],
-        encoder_loader=lambda spec: StubClap(),
+        encoder_loader=lambda spec, device: StubClap(),
     )
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -142,7 +142,9 @@ def test_cli_end_to_end(folders, tmp_path: Path, capsys) -> None:
     assert data["metrics"]["clap_score[clap:stub]"]["generated"] == 2
     assert data["skipped_metrics"]["kl"].startswith("needs the cnn14 backbone")
 
-    code = eval_main([str(tmp_path / "nope"), str(ref)], encoder_loader=lambda spec: StubClap())
+    code = eval_main(
+        [str(tmp_path / "nope"), str(ref)], encoder_loader=lambda spec, device: StubClap()
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("error: not a folder")
 
@@ -150,3 +152,42 @@ def test_cli_end_to_end(folders, tmp_path: Path, capsys) -> None:
     code = eval_main([str(gen), str(ref), "--backbone", "vggish"])
     err = capsys.readouterr().err
     assert code == 2 and "--vggish-weights" in err and err.count("\n") == 1
+
+
+def test_main_cli_registration_and_default_loader(folders, tmp_path: Path, capsys) -> None:
+    import argparse
+
+    from clapldm.eval import cli
+
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["eval", str(folders[0]), str(folders[1]), "--metrics", "fd"])
+    assert args.eval_device == "cpu" and callable(args.func)
+    # The default loader names what is missing instead of failing obscurely.
+    with pytest.raises(ModelLoadError, match="no CLAP folder"):
+        cli.default_encoder_loader(str(tmp_path), "cpu")
+    # --clap given explicitly but unusable: one line, exit 2.
+    code = eval_main([str(folders[0]), str(folders[1]), "--clap", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "no CLAP folder" in err
+
+
+def test_cli_with_the_project_compact_clap_offline(folders, tmp_path: Path, capsys) -> None:
+    """The real CompactClap class (tiny random weights) through the default loader."""
+    from clapldm import testing
+
+    clap_folder = tmp_path / "mini" / "clap"  # a model folder with a clap/ subfolder
+    testing.tiny_compact_clap(clap_folder, embed_dim=16)
+    captions = tmp_path / "captions.csv"
+    captions.write_text("file,caption\nclip0,a low tone\nclip1,a higher tone\n")
+    out = tmp_path / "report.json"
+    argv = [str(folders[0]), str(folders[1]), "--clap", str(tmp_path / "mini")]
+    code = eval_main([*argv, "--captions", str(captions), "--json", str(out)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    data = json.loads(out.read_text())
+    assert set(data["metrics"]) == {
+        "fd[clap-audio:mini]", "fad[clap-audio:mini]", "clap_score[clap:mini]",
+    }  # fmt: skip
+    assert data["metrics"]["fd[clap-audio:mini]"]["value"] >= 0.0
+    assert "clap-audio:mini" in printed.out

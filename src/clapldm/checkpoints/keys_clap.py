@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import ClapAudioConfig, ClapTextConfig
@@ -95,11 +95,15 @@ _HF_TO_LAION: list[tuple[re.Pattern[str], str]] = [
         r"audio_branch.layers.\1.downsample.\2",
     ),
     (
-        re.compile(r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.layernorm_before\.(.+)"),
+        re.compile(
+            r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.layernorm_before\.(.+)"
+        ),
         r"audio_branch.layers.\1.blocks.\2.norm1.\3",
     ),
     (
-        re.compile(r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.layernorm_after\.(.+)"),
+        re.compile(
+            r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.layernorm_after\.(.+)"
+        ),
         r"audio_branch.layers.\1.blocks.\2.norm2.\3",
     ),
     (
@@ -116,11 +120,15 @@ _HF_TO_LAION: list[tuple[re.Pattern[str], str]] = [
         r"audio_branch.layers.\1.blocks.\2.attn.\3",
     ),
     (
-        re.compile(r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.intermediate\.dense\.(.+)"),
+        re.compile(
+            r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.intermediate\.dense\.(.+)"
+        ),
         r"audio_branch.layers.\1.blocks.\2.mlp.fc1.\3",
     ),
     (
-        re.compile(r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.output\.dense\.(.+)"),
+        re.compile(
+            r"audio_model\.audio_encoder\.layers\.(\d+)\.blocks\.(\d+)\.output\.dense\.(.+)"
+        ),
         r"audio_branch.layers.\1.blocks.\2.mlp.fc2.\3",
     ),
 ]
@@ -246,7 +254,7 @@ def _relative_position_index(window: int) -> torch.Tensor:
 
 def _fill_buffers(converted: dict[str, torch.Tensor], config: HFClapConfig) -> None:
     """Add the deterministic buffers a LAION checkpoint may not store."""
-    text = config.text_config
+    text: Any = config.text_config
     positions = text.max_position_embeddings
     converted.setdefault(
         "text_model.embeddings.position_ids", torch.arange(positions).expand((1, -1)).clone()
@@ -254,7 +262,7 @@ def _fill_buffers(converted: dict[str, torch.Tensor], config: HFClapConfig) -> N
     converted.setdefault(
         "text_model.embeddings.token_type_ids", torch.zeros((1, positions), dtype=torch.long)
     )
-    audio = config.audio_config
+    audio: Any = config.audio_config
     index = _relative_position_index(audio.window_size)
     for layer, depth in enumerate(audio.depths):
         for block in range(depth):
@@ -315,7 +323,7 @@ def laion_clap_config(
 
 
 def make_clap_config(
-    text_config: dict[str, object], audio_config: dict[str, object], projection_dim: int
+    text_config: dict[str, Any], audio_config: dict[str, Any], projection_dim: int
 ) -> HFClapConfig:
     """A transformers ``ClapConfig`` from sub-config overrides (tiny test models use this).
 
@@ -360,7 +368,9 @@ def clap_config_from_laion_state_dict(
     except KeyError as exc:
         raise ModelLoadError(f"not a LAION-CLAP state dict: missing {exc.args[0]!r}") from None
     if any(key.startswith("audio_branch.patch_embed.fusion_model.") for key in state_dict):
-        raise ModelLoadError("fused LAION-CLAP (enable_fusion) is not supported; AudioLDM is unfused")
+        raise ModelLoadError(
+            "fused LAION-CLAP (enable_fusion) is not supported; AudioLDM is unfused"
+        )
     hidden = int(words.shape[1])
     text_layers = _count(state_dict, r"text_branch\.encoder\.layer\.(\d+)\.")
     audio_layers = _count(state_dict, r"audio_branch\.layers\.(\d+)\.")
@@ -369,10 +379,16 @@ def clap_config_from_laion_state_dict(
         for layer in range(audio_layers)
     ]
     heads = [
-        int(state_dict[f"audio_branch.layers.{layer}.blocks.0.attn.relative_position_bias_table"].shape[1])
+        int(
+            state_dict[
+                f"audio_branch.layers.{layer}.blocks.0.attn.relative_position_bias_table"
+            ].shape[1]
+        )
         for layer in range(audio_layers)
     ]
-    table_rows = int(state_dict["audio_branch.layers.0.blocks.0.attn.relative_position_bias_table"].shape[0])
+    table_rows = int(
+        state_dict["audio_branch.layers.0.blocks.0.attn.relative_position_bias_table"].shape[0]
+    )
     window = (round(table_rows**0.5) + 1) // 2
     width = int(patch.shape[0])
     fc1 = state_dict["audio_branch.layers.0.blocks.0.mlp.fc1.weight"]

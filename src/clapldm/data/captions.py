@@ -518,11 +518,12 @@ def midi_note_captions(instrument: str, pitch: int, velocity: int, duration: flo
         f"{article(inst)} plays {name}, {adj}",
         f"{article(adj + ' ' + inst)} note, {name}",
         f"{article(inst)} playing the note {name} {adv}",
-        f"a single {register_word(pitch)} {inst} note ({name}), {mark}",
+        f"a single {register_word(pitch)} {inst} note ({name}), played {adv}",
         f"{name} played {adv} on {article(inst)}",
     ]
     if duration:
-        caps.append(f"{article(inst)} holds {name} for about {round(duration)} seconds, {adj}")
+        secs = max(1, int(duration + 0.5))
+        caps.append(f"{article(inst)} holds {name} for about {secs} second{'s' if secs > 1 else ''}, {adj}")
     return dedupe(caps)
 
 

@@ -1,8 +1,10 @@
 """``clapldm eval GENERATED_DIR REFERENCE_DIR ...``: argument parsing and output.
 
-The main CLI dispatches ``eval`` here with ``eval_main(argv, encoder_loader=...)``;
-``encoder_loader(spec)`` returns the CLAP model to use as an audio-text embedder
-(``spec`` is ``--clap``'s value, ``None`` for the bundled model).
+``register(sub)`` adds the ``eval`` sub-command to the main CLI (whose ``main`` turns a
+``ClapLdmError`` into one line and an exit code); ``eval_main(argv)`` runs it standalone.
+The CLAP model comes from ``encoder_loader(spec, device)``; the default loads ``--clap``
+(a CLAP folder, or a model folder with a ``clap/`` subfolder) or, without it, the
+bundled clapldm-mini's CLAP.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+import torch
 
 from clapldm.errors import ClapLdmError, InvalidInputError, ModelLoadError, OutputError
 from clapldm.eval.cnn14 import download_cnn14_weights
@@ -23,18 +28,11 @@ from clapldm.eval.vggish import download_vggish_weights
 
 logger = logging.getLogger(__name__)
 
-EncoderLoader = Callable[[str | None], AudioTextEmbedder]
+EncoderLoader = Callable[[str | None, str], AudioTextEmbedder]
 
 
-def build_parser(prog: str = "clapldm eval") -> argparse.ArgumentParser:
-    """The ``clapldm eval`` argument parser (also usable as a sub-parser template)."""
-    parser = argparse.ArgumentParser(
-        prog=prog,
-        description=(
-            "Compare generated audio with reference audio: FD, FAD, KL, IS and CLAP score "
-            "(audioldm_eval's definitions; every file mono at 16 kHz)."
-        ),
-    )
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``clapldm eval``'s arguments to ``parser``."""
     parser.add_argument("generated_dir", type=Path, help="folder of generated audio")
     parser.add_argument("reference_dir", type=Path, help="folder of reference audio")
     parser.add_argument("--captions", type=Path, help="CSV with columns file,caption (CLAP score)")
@@ -48,27 +46,77 @@ def build_parser(prog: str = "clapldm eval") -> argparse.ArgumentParser:
         default="auto",
         help=(
             f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14 "
-            "and vggish when their weights are given, and the CLAP model"
+            "and vggish when their weights are given, plus the CLAP model"
         ),
     )
     parser.add_argument("--cnn14-weights", type=Path, help="PANNs Cnn14_16k_mAP=0.438.pth")
     parser.add_argument("--vggish-weights", type=Path, help="torchvggish vggish-10086976.pth")
-    parser.add_argument("--clap", default=None, help="CLAP model to use (default: bundled)")
+    parser.add_argument(
+        "--clap", default=None, help="CLAP folder or model folder (default: the bundled model's)"
+    )
     parser.add_argument(
         "--download",
         action="store_true",
         help="download missing CNN14 / VGGish weights (needs internet)",
     )
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
-    parser.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    parser.add_argument(
+        "--device", dest="eval_device", default="cpu", help="torch device (default: cpu)"
+    )
+
+
+def build_parser(prog: str = "clapldm eval") -> argparse.ArgumentParser:
+    """A standalone ``clapldm eval`` argument parser."""
+    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTION)
+    add_arguments(parser)
     return parser
 
 
-def _default_encoder_loader(spec: str | None) -> AudioTextEmbedder:
-    raise ModelLoadError(
-        "no CLAP model is available to clapldm eval here; use --backbone cnn14,vggish with "
-        "their weights"
-    )
+_DESCRIPTION = (
+    "Compare generated audio with reference audio: FD, FAD, KL, IS and CLAP score "
+    "(audioldm_eval's definitions; every file mono at 16 kHz). Each number is labelled "
+    "with the backbone it was computed on."
+)
+
+
+def register(sub: Any) -> None:
+    """Add the ``eval`` sub-command to the main CLI's sub-parsers."""
+    parser = sub.add_parser("eval", help="FD / FAD / KL / IS / CLAP score between two folders")
+    parser.description = _DESCRIPTION
+    add_arguments(parser)
+    parser.set_defaults(func=lambda args: run(args, default_encoder_loader))
+
+
+class _NamedEmbedder:
+    """An embedder with a report label (``name``), delegating to a CLAP model."""
+
+    def __init__(self, encoder: Any, name: str) -> None:
+        self.encoder = encoder
+        self.name = name
+
+    def embed_audio(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        return self.encoder.embed_audio(wave, sample_rate)
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        return self.encoder.embed_text(texts)
+
+
+def default_encoder_loader(spec: str | None, device: str) -> AudioTextEmbedder:
+    """Load ``spec`` (a CLAP folder or a model folder with ``clap/``), or the bundled CLAP."""
+    from clapldm.checkpoints import BUNDLED
+    from clapldm.models.clap import load_clap
+
+    folder = BUNDLED if spec is None else Path(spec).expanduser()
+    name = "clapldm-mini" if spec is None else folder.name
+    if (folder / "clap" / "config.json").is_file():
+        folder = folder / "clap"
+    if not (folder / "config.json").is_file():
+        what = "the bundled model's CLAP" if spec is None else f"--clap {spec}"
+        raise ModelLoadError(
+            f"{what}: no CLAP folder at {folder} (pass --clap with a CLAP folder or a "
+            "model folder that has a clap/ subfolder)"
+        )
+    return _NamedEmbedder(load_clap(folder, device), name)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -83,7 +131,12 @@ def write_text_atomic(path: Path, text: str) -> None:
         raise OutputError(f"cannot write {path}: {exc}") from exc
 
 
-def _run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
+def run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
+    """Run a parsed ``clapldm eval``: print the table, write JSON; return the exit code.
+
+    Raises ``ClapLdmError`` for user errors (the caller prints one line). Exit code 1
+    when no metric could be computed.
+    """
     for folder in (args.generated_dir, args.reference_dir):
         if not folder.is_dir():
             raise InvalidInputError(f"not a folder: {folder}")
@@ -95,14 +148,14 @@ def _run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
         cnn14_weights = download_cnn14_weights()
     if args.download and vggish_weights is None and (auto or "vggish" in chosen):
         vggish_weights = download_vggish_weights()[0]
-    # The CLAP model is needed for the clap backbone (FD/FAD on its embeddings) and for
-    # the CLAP score; it is optional (a warning) unless asked for by --backbone or --clap.
+    # The CLAP model serves the clap backbone (FD/FAD on its embeddings) and the CLAP
+    # score; it is optional (a warning) unless asked for by --backbone or --clap.
     required = "clap" in chosen or args.clap is not None
     optional = auto or ("clap" in args.metrics.lower() and captions is not None)
     encoder, clap_error = None, ""
     if required or optional:
         try:
-            encoder = encoder_loader(args.clap)
+            encoder = encoder_loader(args.clap, args.eval_device)
         except ModelLoadError as exc:
             if required:
                 raise
@@ -112,12 +165,12 @@ def _run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
         args.generated_dir,
         args.reference_dir,
         metrics=args.metrics,
-        backbone=args.backbone,
+        backbone="auto" if auto else args.backbone,
         captions=captions,
         encoder=encoder,
         cnn14=cnn14_weights,
         vggish=vggish_weights,
-        device=args.device,
+        device=args.eval_device,
     )
     if clap_error and "clap" in report.skipped_metrics:
         report.skipped_metrics["clap"] += f" ({clap_error})"
@@ -135,12 +188,12 @@ def eval_main(
 ) -> int:
     """Run ``clapldm eval`` with ``argv`` (without the ``eval`` word); return the exit code.
 
-    Prints the table on stdout; a user error is one line on stderr and exit code 2;
-    exit code 1 when no metric could be computed.
+    Prints the table on stdout; a user error is one line on stderr and its exit code
+    (2); exit code 1 when no metric could be computed.
     """
     args = build_parser().parse_args(list(argv) if argv is not None else None)
     try:
-        return _run(args, encoder_loader or _default_encoder_loader)
+        return run(args, encoder_loader or default_encoder_loader)
     except ClapLdmError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code

@@ -8,10 +8,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from clapldm.errors import AudioReadError, InvalidInputError
+from clapldm.audio.io import read_audio
+from clapldm.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -46,28 +46,13 @@ def list_files(folder: Path) -> list[Path]:
 
 
 def read_mono(path: Path, sample_rate: int = EVAL_SAMPLE_RATE) -> torch.Tensor:
-    """Read any soundfile-readable file -> mono float32 (samples,) at ``sample_rate``.
+    """Read any audio file -> mono float32 (samples,) at ``sample_rate``.
 
-    Channels are averaged; resampling uses soxr (high quality). Raises ``AudioReadError``
-    for an unreadable or empty file or one holding non-finite samples.
+    The project's reader (``clapldm.audio.io.read_audio``): channels averaged, soxr "HQ"
+    resampling; ``AudioReadError`` for a missing, unreadable, truncated or empty file or
+    one holding non-finite samples.
     """
-    import soundfile as sf
-    import soxr
-
-    try:
-        data, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except Exception as exc:  # libsndfile raises several types for bad input
-        raise AudioReadError(f"cannot read {path.name}: {exc}") from exc
-    if data.shape[0] == 0:
-        raise AudioReadError(f"{path.name} is empty")
-    if not np.all(np.isfinite(data)):
-        raise AudioReadError(f"{path.name} holds NaN or infinite samples")
-    mono = data.mean(axis=1)
-    if file_rate != sample_rate:
-        mono = soxr.resample(mono, file_rate, sample_rate, quality="HQ")
-    if mono.shape[0] == 0:
-        raise AudioReadError(f"{path.name} is too short to resample to {sample_rate} Hz")
-    return torch.from_numpy(np.ascontiguousarray(mono, dtype=np.float32))
+    return torch.from_numpy(read_audio(path, sample_rate))
 
 
 def duplicate_stems(names: list[str]) -> set[str]:

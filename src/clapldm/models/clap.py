@@ -75,7 +75,9 @@ class TextAudioEncoder(Protocol):
         ...
 
 
-def load_clap(folder: str | os.PathLike[str], device: torch.device | str = "cpu") -> TextAudioEncoder:
+def load_clap(
+    folder: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> TextAudioEncoder:
     """Load a native CLAP folder (``config.json`` kind "laion" or "compact") onto ``device``."""
     folder = Path(folder)
     config_path = folder / "config.json"
@@ -137,7 +139,9 @@ def resample_batch(wave: torch.Tensor, sample_rate: int, target_rate: int) -> to
     if sample_rate == target_rate:
         return wave
     frames_by_channel = wave.detach().to("cpu", torch.float64).numpy().T  # (samples, B)
-    resampled = soxr.resample(np.ascontiguousarray(frames_by_channel), sample_rate, target_rate, "HQ")
+    resampled = soxr.resample(
+        np.ascontiguousarray(frames_by_channel), sample_rate, target_rate, "HQ"
+    )
     if resampled.ndim == 1:
         resampled = resampled[:, None]
     return torch.from_numpy(np.ascontiguousarray(resampled.T, dtype=np.float32)).to(wave.device)
@@ -226,11 +230,13 @@ class LaionClap(nn.Module):
         feature_extractor: ClapFeatureExtractor | None = None,
     ) -> None:
         super().__init__()
+        text_config: Any  # transformers types sub-configs loosely
         if isinstance(model, ClapModel):
             text_config = model.config.text_config
             if feature_extractor is None:
                 raise ModelLoadError("a CLAP with an audio tower needs its ClapFeatureExtractor")
-            if model.config.audio_config.enable_fusion:
+            audio_config: Any = model.config.audio_config
+            if audio_config.enable_fusion:
                 raise ModelLoadError("fused LAION-CLAP (enable_fusion) is not supported")
         elif isinstance(model, ClapTextModelWithProjection):
             text_config = model.config
@@ -354,9 +360,13 @@ class LaionClap(nn.Module):
         if _transformers_model_type(text_encoder_dir) != "clap_text_model":
             raise ModelLoadError(f"{text_encoder_dir}: not a ClapTextModelWithProjection folder")
         try:
-            model = ClapTextModelWithProjection.from_pretrained(text_encoder_dir, local_files_only=True)
+            model = ClapTextModelWithProjection.from_pretrained(
+                text_encoder_dir, local_files_only=True
+            )
         except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"{text_encoder_dir}: cannot load the CLAP text encoder: {exc}") from None
+            raise ModelLoadError(
+                f"{text_encoder_dir}: cannot load the CLAP text encoder: {exc}"
+            ) from None
         return cls(model, _load_tokenizer(Path(tokenizer_dir)))
 
     @classmethod
@@ -418,7 +428,9 @@ class LaionClap(nn.Module):
         self.tokenizer.save_pretrained(subfolder)
         if self.feature_extractor is not None:
             self.feature_extractor.save_pretrained(subfolder)
-        config = ClapConfig(kind="laion", embed_dim=self.embed_dim, audio_tower=self.has_audio_tower)
+        config = ClapConfig(
+            kind="laion", embed_dim=self.embed_dim, audio_tower=self.has_audio_tower
+        )
         config.save(folder / "config.json")
 
 

@@ -23,11 +23,10 @@ import math
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -131,15 +130,16 @@ def load_packaged_text_tower(
     return load_text_tower(folder)
 
 
-class ProjectionMLP(nn.Sequential):
+class ProjectionMLP(nn.Module):
     """Linear(in -> out) - GELU - Linear(out -> out): (B, in) -> (B, out)."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
-        super().__init__(
-            nn.Linear(in_features, out_features),
-            nn.GELU(),
-            nn.Linear(out_features, out_features),
-        )
+        super().__init__()
+        self.linear1 = nn.Linear(in_features, out_features)
+        self.linear2 = nn.Linear(out_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear2(F.gelu(self.linear1(x)))
 
 
 class ConvBlock(nn.Module):
@@ -281,13 +281,13 @@ class CompactClap(nn.Module):
     def embed_text(self, texts: list[str]) -> torch.Tensor:
         """B prompts -> (B, D) float32, unit norm; differentiable w.r.t. the projection."""
         check_texts(texts)
-        needs_grad = torch.is_grad_enabled() and self.text_projection[0].weight.requires_grad
+        needs_grad = torch.is_grad_enabled() and self.text_projection.linear1.weight.requires_grad
         return self._empty_text.embed(
             self, list(texts), self._project_texts, enabled=not needs_grad
         )
 
     def _project_texts(self, texts: list[str]) -> torch.Tensor:
-        features = self.text_features(texts).to(self.text_projection[0].weight.dtype)
+        features = self.text_features(texts).to(self.text_projection.linear1.weight.dtype)
         return F.normalize(self.text_projection(features).float(), dim=-1)
 
     # -- audio --------------------------------------------------------------------------
@@ -385,7 +385,7 @@ class CompactClap(nn.Module):
             raise ModelLoadError(f"{folder}: missing {WEIGHTS_NAME}")
         try:
             state_dict = load_file(weights_path)
-        except (SafetensorsError, OSError) as exc:
+        except (SafetensorError, OSError) as exc:
             raise ModelLoadError(f"{weights_path}: corrupt weights ({exc})") from None
         model = cls(config, text_encoder, tokenizer)
         model.load_trainable_state_dict(state_dict)
@@ -397,7 +397,7 @@ def count_trainable_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-__all__: list[Any] = [
+__all__ = [
     "MINILM_MODEL",
     "MINILM_PACKAGE",
     "CompactAudioEncoder",

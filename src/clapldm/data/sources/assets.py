@@ -266,6 +266,5 @@ def collect_0ad(ctx: SourceContext) -> Iterator[ClipSpec]:
             key = safe_key("/".join(parts[1:]))
             item = f"{pkg}:{'/'.join(parts[1:-1])}/{C.item_key(parts[-1])}"
             meta = {"orig": "public.zip:" + n, "name": Path(n).stem, **meta}
-            done = ctx.is_done("0ad-data", key)
             yield ClipSpec(key=key, item=item, captions=caps, license=lic.license_for("public/" + n), meta=meta,
-                           data=None if done else zf.read(n), allow_segments=segments, package=pkg)
+                           data=zf.read(n), allow_segments=segments, package=pkg)

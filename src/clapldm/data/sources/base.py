@@ -143,9 +143,7 @@ class Copyright:
             for g in globs:
                 if g == "*" or fnmatch.fnmatch(rel, "*" + g) or fnmatch.fnmatch(rel, "*/" + g):
                     found = lic
-        if found is None or found.lower().startswith(("gpl-2+ or", "public-domain or")) and not found:
-            return self.default
-        return found
+        return found or self.default
 
 
 def copyright_for(root: Path, package: str, default: str) -> Copyright:

@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny random models only; no network, no GPU."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A tiny random native model folder, built once per test session."""
+    from clapldm.debug import tiny_pipeline
+
+    folder = tmp_path_factory.mktemp("tiny-model")
+    tiny_pipeline(folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_pipe(tiny_model_dir):  # type: ignore[no-untyped-def]
+    from clapldm import AudioLDM
+
+    return AudioLDM.from_pretrained(tiny_model_dir)
