@@ -67,9 +67,9 @@ def _check_output(path: str) -> Path:
     out = Path(path)
     if out.suffix.lower() not in (".wav", ".flac", ".ogg"):
         raise InvalidInputError(f"output {path!r} must end in .wav, .flac or .ogg")
-    if not out.parent.exists() if str(out.parent) else False:
+    if not out.parent.is_dir():
         raise OutputError(f"output folder {out.parent} does not exist")
-    if out.parent.exists() and not os.access(out.parent, os.W_OK):
+    if not os.access(out.parent, os.W_OK):
         raise OutputError(f"output folder {out.parent} is not writable")
     return out
 

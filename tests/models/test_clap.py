@@ -156,6 +156,10 @@ def test_laion_empty_text_cache(tiny_laion: tuple[LaionClap, Path], tmp_path: Pa
         clap.model.text_projection.linear2.bias.add_(1.0)
     torch.testing.assert_close(clap.embed_text([""]), clap._encode_texts([""]), atol=1e-6, rtol=0)
     assert (clap.embed_text([""]) - cached).abs().max() > 1e-3
+    # inference-mode callers (the pipeline) share the cache
+    with torch.inference_mode():
+        inference = clap.embed_text(["", "a dog"])
+    torch.testing.assert_close(inference[0], clap.embed_text([""])[0], atol=0, rtol=0)
 
 
 def test_laion_save_load_and_transformers_folder(

@@ -41,7 +41,8 @@ NOUNS: dict[str, str] = {
     "fire_archer": "fire archer", "axe_thrower": "axe thrower", "battle_machine": "battle machine",
     "ghost_armor": "ghost armor", "evil_dragon": "evil dragon", "dragon_rider": "dragon rider",
     "siege": "siege engine", "flint": "flint and steel", "sp": "spear",
-    "sound_icons": "sound icon", "mead": "mead", "croud": "crowd", "herk": "sparks", "raze": "demolition",
+    "sound_icons": "sound icon", "magic_missile": "magic missile", "magic_thorns": "magic thorns",
+    "ugg": "grunt", "throwing_knife": "throwing knife", "fuse": "burning fuse", "pincers": "pincers", "mead": "mead", "croud": "crowd", "herk": "sparks", "raze": "demolition",
     "tip": "landfill", "mudchute": "farm",
 }
 
@@ -67,7 +68,12 @@ ANIMAL_CALLS: dict[str, tuple[str, str]] = {
     "peacock": ("calls", "calling"), "cuckoo": ("calls", "calling"), "turkey": ("gobbles", "gobbling"),
     "mouse": ("squeaks", "squeaking"), "rabbit": ("squeaks", "squeaking"), "vulture": ("screeches", "screeching"),
     "parrot": ("squawks", "squawking"), "penguin": ("squawks", "squawking"), "seal": ("barks", "barking"),
-    "zombie": ("groans", "groaning"), "demon": ("growls", "growling"), "ghost": ("moans", "moaning"),
+    "zombie": ("groans", "groaning"), "blackbird": ("sings", "singing"), "lark": ("sings", "singing"),
+    "sea lion": ("barks", "barking"), "drake": ("quacks", "quacking"), "gander": ("honks", "honking"),
+    "hornet": ("buzzes", "buzzing"), "mosquito": ("whines", "whining"), "grasshopper": ("chirps", "chirping"),
+    "dolphin": ("clicks and whistles", "clicking and whistling"), "orca": ("calls", "calling"),
+    "chimpanzee": ("hoots", "hooting"), "zebra": ("brays", "braying"), "squirrel": ("chatters", "chattering"),
+    "koala": ("grunts", "grunting"), "bison": ("grunts", "grunting"), "hippopotamus": ("grunts", "grunting"), "demon": ("growls", "growling"), "ghost": ("moans", "moaning"),
 }
 
 # action token -> (clause verb phrase, gerund phrase); "{o}" takes an object/material
@@ -211,7 +217,8 @@ EXTRA_WORDS = {
     "last", "collectable", "grab", "swap", "machine", "wooden", "bridge", "swatter", "waterfall", "river",
     "thunder", "rain", "restaurant", "airport", "pa", "accel", "exotic", "birds", "bubblegum", "tractor",
     "spaceship", "locomotive", "speech", "wilhelm", "anvil", "plunger", "goo", "dark", "wee", "energy",
-    "bar", "full", "unfull", "defeat", "alarm", "shield", "sow", "wild", "horse", "cow", "pig", "sheep", "goat", "camel", "elephant", "dog", "wolf",
+    "bar", "full", "unfull", "release", "attach", "sight", "crate", "collect", "frozen", "idle", "tick",
+    "chant", "warp", "landgun", "kiss", "defeat", "alarm", "shield", "sow", "wild", "horse", "cow", "pig", "sheep", "goat", "camel", "elephant", "dog", "wolf",
     "attack", "die", "walk", "select", "ack", "hit", "cattle", "arrow", "dirt", "fly", "death", "order",
 }
 VOCAB = _vocabulary()
@@ -325,6 +332,10 @@ PLURALS = {"cattle", "crickets", "birds", "bees", "footsteps", "steps", "waves",
            "coins", "tools", "leaves", "bubbles", "sheep", "deer", "hooves", "bells", "chimes", "fireworks"}
 DEFAULT_OBJECT = {"mine": "rock", "mining": "rock", "gather": "food", "impact": "something", "lumber": "a tree"}
 WEAPON_ACTIONS = {"attack", "fire", "shoot", "swing", "throw", "fight"}
+MELEE = {"sword", "axe", "club", "mace", "hammer", "knife", "dagger", "fist", "flail", "staff", "pike", "spear",
+         "claws", "pincers", "hatchet", "whip", "tail", "bite"}
+MISSILES = {"arrow", "bolt", "dart", "bullet", "sling", "javelin", "stone", "rock", "missile", "crossbow", "bow",
+            "throwing knife", "net", "musket", "dragon gun"}
 HUMAN_FIX = [(r"\bfemale (human|man|male|person)\b", "woman"), (r"\bmale (human|man|person)\b", "man"),
              (r"\bold (human|man|male)\b", "old man"), (r"\bhuman\b", "man"), (r"^male$", "man"),
              (r"^female$", "woman"), (r"\bfemale\b(?= (civilian|worker|citizen))", "female")]
@@ -349,7 +360,9 @@ def _np(words: Sequence[str], adjs: Sequence[str] = ()) -> str:
 
 def _verb_agree(subject: str, verb: str) -> str:
     """Plural subjects ('cattle', 'crickets') take 'low'/'chirp' rather than 'lows'."""
-    if subject.split()[-1] not in PLURALS:
+    last = subject.split()[-1]
+    plural = last in PLURALS or (last.endswith("s") and not last.endswith(("ss", "us", "is", "ics")) and last not in MASS)
+    if not plural:
         return verb
     first, _, rest = verb.partition(" ")
     if first == "is":
@@ -402,6 +415,10 @@ def describe(tokens: Sequence[str], *, subject_hint: str | None = None) -> tuple
             return f"{subj} {_verb_agree(subj, verb)}", f"{subj} {ger}"
         if obj and (before[-1] in PROJECTILES or head in PROJECTILES):
             return f"{article(subj_np)} hits {obj}", f"{article(subj_np)} hitting {obj}"
+        if not obj and len(before) == 1 and head in MELEE:
+            return f"someone strikes with {article(subj_np)}", f"{article(subj_np)} strike"
+        if not obj and len(before) == 1 and head in MISSILES:
+            return f"{article(subj_np)} is shot", f"{article(subj_np)} flying through the air"
         np = article(subj_np) + (f" on {obj}" if obj else "")
         return np, np
     verb, ger = ACTIONS[action]
@@ -416,6 +433,9 @@ def describe(tokens: Sequence[str], *, subject_hint: str | None = None) -> tuple
         verb, ger = f"{verb} on {obj}", f"{ger} on {obj}"
     if action in {"select", "ack", "order", "idle"} and head in ANIMAL_CALLS:
         verb, ger = ANIMAL_CALLS[head]
+    if not before and adjs:
+        who = "something " + " ".join(ADJ_MAP.get(a, a) for a in adjs)
+        return f"{who} {verb}", f"something {' '.join(adjs)} {ger}"
     if not subj_np:
         who = "someone" if action in SOMEONE_ACTIONS else "something"
         return f"{who} {verb}", ger

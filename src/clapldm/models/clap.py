@@ -148,9 +148,20 @@ def resample_batch(wave: torch.Tensor, sample_rate: int, target_rate: int) -> to
 
 
 def _weights_stamp(module: nn.Module) -> tuple[Any, ...]:
-    """Changes whenever a weight changes: in place (version counter), moved, or replaced."""
+    """Changes whenever a weight changes: in place (version counter), moved, or replaced.
+
+    Tensors created under ``torch.inference_mode`` keep no version counter; for those
+    only moves and replacements are seen.
+    """
     tensors = [*module.parameters(), *module.buffers()]
-    return tuple((t.device, t.dtype, t.data_ptr(), t._version) for t in tensors)
+    return tuple((t.device, t.dtype, t.data_ptr(), _version(t)) for t in tensors)
+
+
+def _version(tensor: torch.Tensor) -> int:
+    try:
+        return int(tensor._version)
+    except RuntimeError:  # inference tensor
+        return -1
 
 
 class EmptyTextCache:

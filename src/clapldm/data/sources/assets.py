@@ -14,7 +14,8 @@ from clapldm.data.sources.base import AUDIO_EXTS, ClipSpec, SourceContext, copyr
 from clapldm.data.sources.games import _spec, ui_captions
 
 # --------------------------------------------------------------------------- hydrogen drum kits
-DRUM_WORDS = {"bd": "bass drum", "kick": "kick drum", "sd": "snare drum", "snare": "snare drum", "hh": "hi-hat",
+DRUM_WORDS = {"bd": "bass drum", "bassdrum": "bass drum", "snaredrum": "snare drum", "sidestick": "side stick",
+              "floortom": "floor tom", "ft": "floor tom", "hhc": "closed hi-hat", "hho": "open hi-hat", "kick": "kick drum", "sd": "snare drum", "snare": "snare drum", "hh": "hi-hat",
               "hihat": "hi-hat", "hat": "hi-hat", "tom": "tom", "crash": "crash cymbal", "ride": "ride cymbal",
               "splash": "splash cymbal", "china": "china cymbal", "clap": "hand clap", "cb": "cowbell",
               "cowbell": "cowbell", "rim": "rimshot", "stick": "drum stick click", "perc": "percussion hit",
@@ -26,13 +27,18 @@ DRUM_ADJ = {"closed", "open", "pedal", "hi", "high", "mid", "low", "floor", "jaz
 
 def drum_name(name: str) -> str:
     """Hydrogen instrument name -> plain words ("Snare Jazz" -> "jazz snare drum", "Closed HH" -> "closed hi-hat")."""
+    name = re.sub(r"^[a-g]#?\d\s*-\s*", "", name.strip(), flags=re.I)  # "c#3 - stick" (GM-mapped kits)
     toks = [t.lower() for t in re.split(r"[\s_\-.()]+", name) if t and not t.isdigit()]
     toks = [re.sub(r"\d+$", "", t) for t in toks if re.sub(r"\d+$", "", t)]
+    if "side" in toks and "stick" in toks:
+        return "side stick"
     heads = [DRUM_WORDS[t] for t in toks if t in DRUM_WORDS]
     adjs = [t for t in toks if t in DRUM_ADJ and t not in DRUM_WORDS]
     others = [t for t in toks if t not in DRUM_WORDS and t not in DRUM_ADJ]
     if heads:
         head = heads[0]
+        if head.endswith("hi-hat"):
+            adjs = [a for a in adjs if a not in ("hi", "high")]
         if head == "hi-hat" and "open" in toks:
             adjs = [a for a in adjs if a != "open"] + ["open"]
         return " ".join(dict.fromkeys(adjs + [head]))
@@ -67,10 +73,11 @@ def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
             el.tag = el.tag.split("}")[-1]
         kit = rootel.findtext("name") or kit_dir.name
         kit_words = re.sub(r"[_\-]+", " ", kit).strip()
+        kit_words = re.sub(r"^the\s+|\s*(drum\s*kit|drumkit|kit)\b", "", kit_words, flags=re.I).strip() or kit
         for inst in rootel.iter("instrument"):
             iname = (inst.findtext("name") or "").strip()
             files = _kit_files(inst)
-            if not iname or not files:
+            if not iname or not files or "empty" in iname.lower() or re.fullmatch(r"[a-g]#?\d\s*-\s*", iname, re.I):
                 continue
             drum = drum_name(iname)
             for fn, vmin, vmax in files:
@@ -90,6 +97,7 @@ def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
 
 # --------------------------------------------------------------------------- tux paint stamps
 SPOKEN_FOLDERS = {"alphabets", "math", "asl"}
+SOUND_FOLDERS = {"animals", "vehicles", "naturalforces", "hobbies", "household", "space", "seasonal", "sports"}
 LANG_RE = re.compile(r"_([a-z]{2,3})(_[A-Za-z]{2})?$")
 NUMBERS = "zero one two three four five six seven eight nine".split()
 
@@ -115,7 +123,8 @@ def collect_tuxpaint(ctx: SourceContext) -> Iterator[ClipSpec]:
             txt = _first_line(p.with_name(desc_m.group(1) + ".txt"))
             if not txt:
                 continue
-            caps = C.speech_captions(txt, None, synthetic=False)
+            caps = C.speech_captions(txt[0].lower() + txt[1:] if len(txt) > 1 and txt[1].islower() else txt, None,
+                                     synthetic=False)
             yield _spec("tuxpaint", pkg, root, p, caps, lic, key_base=base, item=f"{pkg}:{'/'.join(folders)}/{desc_m.group(1)}",
                         meta={"text": txt, "language": "English", "kind": "speech"})
             continue
@@ -127,15 +136,26 @@ def collect_tuxpaint(ctx: SourceContext) -> Iterator[ClipSpec]:
         base_stem = LANG_RE.sub("", stem) if lang else stem
         txt = _first_line(p.with_name(base_stem + ".txt"))
         if set(folders) & SPOKEN_FOLDERS:
+            if "english" not in folders and "math" not in folders:
+                continue  # letters of other alphabets
             word = base_stem.split("_")[0]
-            word = NUMBERS[int(word)] if word.isdigit() and int(word) < 10 else word
-            caps = C.speech_captions(word, None, synthetic=False)
+            if word.isdigit() and int(word) < 10:
+                word = NUMBERS[int(word)]
+                caps = C.speech_captions(word, None, synthetic=False) + [f"a voice counting: {word}"]
+            else:
+                caps = C.dedupe([f"a person says the letter {word.upper()}", f"a voice spelling the letter {word.upper()}",
+                                 f"someone reads out the letter {word.upper()}"])
             meta = {"text": word, "language": "English", "kind": "speech"}
+        elif folders[0] not in SOUND_FOLDERS or (txt and len(txt) > 80):
+            continue  # stamp sounds of flags, faces, clothes... rarely sound like their picture
         else:
             subject = (txt or "").rstrip(".!")
-            words = C.split_name(subject.split(",")[0]) if subject else []
-            animal = next((w for w in reversed(words) if w in C.ANIMAL_CALLS), None)
-            caps = C.sfx_captions(animal or base_stem, folders) if animal else []
+            low = re.sub(r"^(a|an|the)\s+", "", subject.split(",")[0].lower()).strip()
+            animal = low if low in C.ANIMAL_CALLS else None
+            caps = []
+            if animal:
+                verb, ger = C.ANIMAL_CALLS[animal]
+                caps = [f"{C.article(animal)} {verb}", f"the sound of {C.article(animal)} {ger}"]
             if subject:
                 caps = C.dedupe(caps + C.phrase_captions(subject))
             else:

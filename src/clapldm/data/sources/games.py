@@ -36,6 +36,8 @@ UI_EVENTS: list[tuple[str, str]] = [
     (r"volume", "a short soft click"), (r"click|toggle|activate|select|button|checkbox", "a short interface click"),
     (r"connect.*(lost|problem)|network.*lost|cant.*connect", "a descending disconnection tone"),
     (r"connect|network", "an ascending connection tone"), (r"nudge", "a buzzing nudge alert"),
+    (r"arrive|join", "a short chime as someone joins"), (r"expand|contract|slider", "a short interface click"),
+    (r"timer", "a clock ticking"), (r"game.*start", "a short fanfare as a game starts"),
 ]
 
 

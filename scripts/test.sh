@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# The test command the README documents: the whole suite, offline, on the CPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1
+exec python -m pytest -q -p no:cacheprovider "$@"
