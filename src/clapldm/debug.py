@@ -1,7 +1,7 @@
 """A tiny random AudioLDM reachable through the public API, for tests and debugging.
 
 `tiny_pipeline()` builds every component at toy size (16 mel bins, 4 latent channels,
-UNet channels (16, 32)), runs end to end on a CPU in well under a second, and can be saved
+UNet channels (16, 32), head size 8), runs end to end on a CPU in well under a second, and can be saved
 as a native folder. Its output is noise-like: it exists to exercise code paths.
 """
 
@@ -21,7 +21,7 @@ def tiny_configs(cond_dim: int = 16) -> tuple[MelConfig, VAEConfig, UNetConfig, 
     vae = VAEConfig(ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4, norm_groups=4, scale_factor=0.9)
     unet = UNetConfig(
         in_channels=4, out_channels=4, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
-        attention_levels=(1,), heads=(2, 2), cond_dim=cond_dim, norm_groups=8,
+        attention_levels=(1,), heads=(2, 4), cond_dim=cond_dim, norm_groups=8,
     )
     vocoder = HifiGanConfig(
         num_mels=16, upsample_initial_channel=32, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16),

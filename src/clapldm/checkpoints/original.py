@@ -83,13 +83,15 @@ def load_original(
     clap_audio: str = "auto",
     head_dim: int | None = None,
     use_ema: bool = True,
+    norm_groups: tuple[int, int] = (32, 32),
     **_: Any,
 ) -> Any:
     """Assemble an AudioLDM from an original `.ckpt`.
 
     `tokenizer`: a folder with a RoBERTa tokenizer (the checkpoint holds none); when
     omitted, `roberta-base` is fetched from the hub if online. `head_dim`: attention head
-    size (32 for S/M, 64 for L; inferred from the width when omitted).
+    size (32 for S/M, 64 for L; inferred from the width when omitted). `norm_groups`:
+    GroupNorm groups of (UNet, VAE) — invisible in weights, 32 in every released model.
     """
     from clapldm.models.hifigan import HifiGan
     from clapldm.models.unet import AudioLDMUNet
@@ -102,20 +104,24 @@ def load_original(
         raise ModelLoadError(f"{path}: no 'model.diffusion_model.*' weights: not an AudioLDM checkpoint")
     if use_ema:
         unet_state = ema_unet(state, unet_state) or unet_state
-    unet_config = unet_config_from_original(unet_state, head_dim=head_dim)
+    unet_config = unet_config_from_original(unet_state, head_dim=head_dim).replace(norm_groups=norm_groups[0])
     unet = AudioLDMUNet(unet_config)
     load_into(unet, unet_from_original(unet_state, unet_config, list(unet.state_dict())), path)
 
     scale = state.get("scale_factor")
     scale_factor = float(scale) if scale is not None else 1.0
     vae_state = strip(state, VAE, exclude=VOCODER)
-    vae_config = vae_config_from_original_shapes(vae_state, scale_factor=scale_factor)
+    vae_config = vae_config_from_original_shapes(vae_state, scale_factor=scale_factor).replace(
+        norm_groups=norm_groups[1]
+    )
     vae = AutoencoderKL(vae_config)
-    load_into(vae, vae_from_original(vae_state, vae_config), path)
+    load_into(vae, vae_from_original(vae_state, scale_factor, vae_config), path)
 
-    mel = MelConfig()
     voc_state = vocoder_from_original(strip(state, VOCODER))
-    voc_config = hifigan_config_from_state_dict(voc_state, mel.n_mels, hop_length=mel.hop_length)
+    voc_config = hifigan_config_from_state_dict(voc_state)
+    # AudioLDM's front end (16 kHz, n_fft 1024, Slaney 0-8000 Hz) at the vocoder's mel
+    # count and hop: 64 bins / hop 160 for every released checkpoint.
+    mel = MelConfig(n_mels=voc_config.num_mels, hop_length=voc_config.hop_length)
     vocoder = HifiGan(voc_config)
     load_into(vocoder, voc_state, path)
 
@@ -126,11 +132,24 @@ def load_original(
 
 
 def load_original_clap(state: dict[str, torch.Tensor], path: Path, *, tokenizer: str | Path | None, audio: str) -> Any:
-    """LAION-CLAP weights (prefix stripped) -> LaionClap over a transformers ClapModel."""
-    from clapldm.checkpoints.keys_clap import clap_from_laion, laion_config_from_state_dict
+    """LAION-CLAP weights (prefix stripped) -> LaionClap over a transformers ClapModel.
+
+    The checkpoint holds no tokenizer: `tokenizer` names a RoBERTa tokenizer folder, else
+    `roberta-base` is fetched from the hub (online only).
+    """
+    from transformers import AutoTokenizer
+
     from clapldm.models.clap import LaionClap
 
+    del audio  # the HTSAT size is inferred from the tensor shapes
     if not state:
         raise ModelLoadError(f"{path}: no 'cond_stage_model.model.*' (CLAP) weights")
-    hf_config = laion_config_from_state_dict(state, audio=audio)
-    return LaionClap.from_laion_state_dict(clap_from_laion(state, hf_config), hf_config, tokenizer=tokenizer)
+    if tokenizer is None:
+        from clapldm.checkpoints.hub import download
+
+        tokenizer = download("roberta-base")
+    try:
+        tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"{tokenizer}: cannot load the RoBERTa tokenizer ({str(exc).splitlines()[0][:160]})") from None
+    return LaionClap.from_laion_state_dict(state, tokenizer_obj)

@@ -42,7 +42,7 @@ NOUNS: dict[str, str] = {
     "ghost_armor": "ghost armor", "evil_dragon": "evil dragon", "dragon_rider": "dragon rider",
     "siege": "siege engine", "flint": "flint and steel", "sp": "spear",
     "sound_icons": "sound icon", "magic_missile": "magic missile", "magic_thorns": "magic thorns",
-    "ugg": "grunt", "throwing_knife": "throwing knife", "fuse": "burning fuse", "pincers": "pincers", "mead": "mead", "croud": "crowd", "herk": "sparks", "raze": "demolition",
+    "cudgel_lady": "cudgel lady", "thunderbird": "thunderbird", "ugg": "grunt", "battleaxe": "battle-axe warrior", "fakir": "fakir", "carpet": "flying carpet", "throwing_knife": "throwing knife", "fuse": "burning fuse", "pincers": "pincers", "mead": "mead", "croud": "crowd", "herk": "sparks", "raze": "demolition",
     "tip": "landfill", "mudchute": "farm",
 }
 
@@ -85,7 +85,7 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "run": ("runs", "running"), "fly": ("flies", "flying"), "flying": ("flies", "flying"),
     "flap": ("flaps its wings", "flapping wings"), "flapping": ("flaps its wings", "flapping wings"),
     "build": ("builds something", "building"), "construction": ("builds something", "building"),
-    "repair": ("repairs something", "repairing"), "harvest": ("harvests crops", "harvesting"),
+    "repair": ("repairs something", "repairing"), "harvest": ("harvests {o}", "harvesting {o}"),
     "mine": ("mines {o}", "mining {o}"), "mining": ("mines {o}", "mining {o}"),
     "gather": ("gathers {o}", "gathering {o}"), "lumber": ("chops {o}", "chopping {o}"),
     "chop": ("chops wood", "chopping wood"), "woodcutting": ("chops wood", "chopping wood"),
@@ -136,7 +136,7 @@ ACTION_ALIASES = {"dies": "die", "hits": "hit", "attacks": "attack", "footsteps"
 MATERIALS = {"dirt", "stone", "wood", "metal", "flesh", "water", "grass", "sand", "snow", "gravel", "rock",
              "mud", "ice", "glass", "armor", "armour", "leather", "cloth", "ground", "earth",
              "tree", "meat", "fruit", "field", "leaves", "grain", "fish", "gold", "iron", "silver", "coal",
-             "ore", "marble", "straw", "bone", "lava", "steel", "wooden", "stone", "brick", "tile", "carpet",
+             "ore", "marble", "straw", "bone", "lava", "steel", "stone", "brick", "tile", "carpet",
              "concrete", "floor", "plank"}
 # things that fly and hit (projectiles / weapons)
 PROJECTILES = {"arrow", "spear", "javelin", "sling", "stone", "bolt", "dart", "rock", "bullet", "ball",
@@ -174,7 +174,8 @@ STOPWORDS = {"sound", "sounds", "sfx", "fx", "snd", "effect", "effects", "audio"
              "take", "tk", "v", "ver", "version", "mono", "stereo", "loop", "looped", "var", "alt", "edit",
              "the", "of", "a", "an", "gen", "generic", "default", "data", "core", "common", "commondata",
              "ogg", "wav", "flac", "oga", "mix", "master", "copy", "orig", "original", "short", "long_",
-             "custom", "misc", "other", "general", "game", "ingame", "actor", "then", "s", "x", "l", "r"}
+             "custom", "misc", "other", "general", "game", "ingame", "actor", "then", "atlanteans", "barbarians",
+             "empire", "frisians", "amazons", "tribes", "s", "x", "l", "r"}
 # folder words that add a setting phrase
 FOLDER_CONTEXT: dict[str, str] = {
     "farm": "on a farm", "farming": "on a farm", "forest": "in a forest", "night": "at night", "day": "during the day",
@@ -185,6 +186,9 @@ FOLDER_CONTEXT: dict[str, str] = {
     "building": "near a building", "interface": "in a user interface", "ui": "in a user interface",
     "menu": "in a menu", "space": "in space", "underwater": "under water", "beach": "on a beach",
 }
+FOLDER_SKIP = {"resource", "resources", "weapon", "weapons", "attack", "impact", "interface", "actor", "fauna",
+               "ambient", "singlesteps", "movement", "animal", "animals", "sounds", "sound", "effects", "sfx",
+               "data", "select", "complete", "building", "alarm", "civ", "voice", "units", "misc", "items", "item"}
 SMALL_WORDS = {"a", "an", "the", "of", "in", "on", "at", "and", "to", "with"}
 _take_re = re.compile(r"^(take|tk|v|var|alt|ver)?\d+[a-z]?$")
 _camel_re = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])")
@@ -330,7 +334,7 @@ def dedupe(captions: Iterable[str]) -> list[str]:
 
 PLURALS = {"cattle", "crickets", "birds", "bees", "footsteps", "steps", "waves", "drums", "cymbals", "people",
            "coins", "tools", "leaves", "bubbles", "sheep", "deer", "hooves", "bells", "chimes", "fireworks"}
-DEFAULT_OBJECT = {"mine": "rock", "mining": "rock", "gather": "food", "impact": "something", "lumber": "a tree"}
+DEFAULT_OBJECT = {"harvest": "crops", "mine": "rock", "mining": "rock", "gather": "food", "impact": "something", "lumber": "a tree"}
 WEAPON_ACTIONS = {"attack", "fire", "shoot", "swing", "throw", "fight"}
 MELEE = {"sword", "axe", "club", "mace", "hammer", "knife", "dagger", "fist", "flail", "staff", "pike", "spear",
          "claws", "pincers", "hatchet", "whip", "tail", "bite"}
@@ -392,13 +396,22 @@ def describe(tokens: Sequence[str], *, subject_hint: str | None = None) -> tuple
     if not any(c == "noun" for c in cats) and (not acts or intransitive) and mats and not subject_hint:
         cats = ["noun" if c == "mat" else c for c in cats]
         mats = []
+    first_noun = next((i for i, c in enumerate(cats) if c == "noun"), None)
+    if first_noun is not None:
+        pre = [i for i, c in enumerate(cats) if c == "mat" and i < first_noun]
+        if pre and noun(toks[first_noun]) != "footsteps":
+            adjs = [toks[i] for i in pre] + adjs
+            mats = [m for i, m in enumerate(toks) if cats[i] == "mat" and i not in pre]
+            for i in pre:
+                cats[i] = "adj"
     ai = acts[0] if acts else None
     before = [t for i, (t, c) in enumerate(zip(toks, cats)) if c == "noun" and (ai is None or i < ai)]
     after = [t for i, (t, c) in enumerate(zip(toks, cats)) if c == "noun" and ai is not None and i > ai]
-    if subject_hint:
+    if subject_hint:  # the folder names the subject (a game unit); nouns in the file name are jargon
         hint = split_name(subject_hint)
-        if not set(hint) & set(before + after):
-            before = hint
+        if "berserk" in hint:
+            hint = ["berserk"] + [h for h in hint if h != "berserk"]
+        before, after = hint, []
     action = toks[ai] if ai is not None else None
     if action and not before and after and "{o}" not in ACTIONS[action][0]:
         before, after = after, []
@@ -466,7 +479,8 @@ def sfx_captions(name: str, folders: Sequence[str] = (), *, subject_hint: str | 
     desc = describe(tokens, subject_hint=subject_hint)
     if desc and desc[0].startswith(("something ", "someone ")) and folders and not subject_hint:
         for folder in reversed(folders):  # "human/death/death_15" -> "a man dies"
-            ftoks = [t for t in split_name(folder) if _category(t) == "noun" and t not in FOLDER_CONTEXT]
+            ftoks = [t for t in split_name(folder) if _category(t) == "noun" and t not in FOLDER_CONTEXT
+                     and t not in FOLDER_SKIP]
             if ftoks:
                 desc = describe(ftoks + tokens) or desc
                 break

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from clapldm.data import captions as C
 from clapldm.data.sources.base import AUDIO_EXTS, ClipSpec, SourceContext, copyright_for, find_audio, safe_key
-from clapldm.data.sources.games import _spec, ui_captions
+from clapldm.data.sources.games import _spec, override_captions, ui_captions
 
 # --------------------------------------------------------------------------- hydrogen drum kits
 DRUM_WORDS = {"bd": "bass drum", "bassdrum": "bass drum", "snaredrum": "snare drum", "sidestick": "side stick",
@@ -97,7 +97,7 @@ def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
 
 # --------------------------------------------------------------------------- tux paint stamps
 SPOKEN_FOLDERS = {"alphabets", "math", "asl"}
-SOUND_FOLDERS = {"animals", "vehicles", "naturalforces", "hobbies", "household", "space", "seasonal", "sports"}
+SOUND_FOLDERS = {"animals", "vehicles", "naturalforces", "hobbies", "household", "space", "sports"}
 LANG_RE = re.compile(r"_([a-z]{2,3})(_[A-Za-z]{2})?$")
 NUMBERS = "zero one two three four five six seven eight nine".split()
 
@@ -146,7 +146,7 @@ def collect_tuxpaint(ctx: SourceContext) -> Iterator[ClipSpec]:
                 caps = C.dedupe([f"a person says the letter {word.upper()}", f"a voice spelling the letter {word.upper()}",
                                  f"someone reads out the letter {word.upper()}"])
             meta = {"text": word, "language": "English", "kind": "speech"}
-        elif folders[0] not in SOUND_FOLDERS or (txt and len(txt) > 80):
+        elif folders[0] not in SOUND_FOLDERS or (txt and (len(txt) > 60 or not txt[:1].isupper())):
             continue  # stamp sounds of flags, faces, clothes... rarely sound like their picture
         else:
             subject = (txt or "").rstrip(".!")
@@ -252,6 +252,11 @@ def zero_ad_captions(parts: tuple[str, ...]) -> tuple[list[str], dict, bool]:
         meta = {"language": lang, "kind": "voice"}
         return C.dedupe([f"{who} {what}, speaking {lang}", f"{who} speaking {lang}",
                          f"a soldier's voice in {lang}", f"{who} says a short phrase in {lang}"]), meta, False
+    over = override_captions("0ad-data", Path(name).stem)
+    if over:
+        return over, meta, folders[:1] == ["ambient"]
+    if folders[:2] == ["attack", "fire"]:
+        return ["flames crackle as something burns", "a burning fire", "the roar of fire"], meta, False
     if folders[:2] == ["interface", "select"] and len(folders) > 2 and folders[2] == "building":
         what = " ".join(C.split_name(re.sub(r"^sel_", "", name)))
         return C.dedupe([f"sounds from {C.article(what)}", f"the ambience of {C.article(what)}",

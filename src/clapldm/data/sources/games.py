@@ -59,6 +59,66 @@ def ui_captions(name: str, folders=()) -> list[str]:
     return C.dedupe([desc, f"{desc} from a computer", f"a user interface sound: {desc}", f"the sound of {desc}"])
 
 
+# per-package names whose words alone do not say what is heard (matched on the start of the stem)
+OVERRIDES: dict[str, dict[str, str]] = {
+    "widelands-data": {
+        "toolsmith": "a blacksmith hammering metal", "smith": "a blacksmith hammering metal",
+        "sharpening": "a blade being sharpened on a whetstone", "mortar": "a mortar and pestle grinding",
+        "weaver": "a loom weaving cloth", "weaving": "a loom weaving cloth", "stonegrind": "a millstone grinding",
+        "stonemason": "a stonemason chiseling stone", "stonecutter": "a stonemason chiseling stone",
+        "goldspin": "a spinning wheel whirring", "meal": "cooking sounds in a tavern kitchen",
+        "ration": "cooking sounds in a tavern kitchen", "inn": "cooking and chatter in an inn",
+        "biginn": "cooking and chatter in an inn", "tavern": "cooking and chatter in a tavern",
+        "farm_animal": "farm animals", "fisher_pull": "a fisherman pulls in a net",
+        "fisher_throw": "a fisherman throws a net", "furnace": "a roaring furnace",
+        "fizzle": "hot metal fizzles in water", "ironping": "a metallic ping", "goldping": "a metallic ping",
+        "under_attack": "an alarm horn signalling an attack", "site_occupied": "a short military fanfare",
+        "blackwood": "wood being hammered", "geologist": "a hammer tapping on rock",
+        "scythe": "a scythe cutting grain", "mill_turning": "a mill wheel turning", "hammering": "hammering on wood",
+        "sawing": "someone sawing wood", "benchsaw": "a bench saw cutting wood", "sawmill": "a sawmill cutting wood",
+        "beerbubble": "beer bubbling as it brews", "winebubble": "wine bubbling as it ferments",
+        "fast_woodcutting": "an axe chopping wood quickly", "woodcutting": "an axe chopping wood",
+        "falling_tools": "tools clattering to the ground",
+    },
+    "0ad-data": {
+        "fleshstab": "a blade stabs into flesh", "con_wood": "construction work, hammering wood",
+        "con_stone": "construction work with stone blocks", "con_": "construction work",
+        "amb_farm": "farm ambience with animals", "amb_port": "harbour ambience with water and gulls",
+        "amb_market": "a busy market with chatter", "amb_": "ambience of a busy settlement",
+        "alarm": "an alarm horn sounds", "sel_tree": "tree leaves rustling", "gather_field": "someone harvests grain",
+        "swordhit": "swords clash", "musket": "a musket fires", "wave": "ocean waves breaking",
+        "footstep_grass_running": "running footsteps on grass", "stonegate_close": "a heavy stone gate closes",
+        "stonegate_open": "a heavy stone gate opens", "woodgate_close": "a wooden gate closes",
+        "woodgate_open": "a wooden gate opens", "gather_meat": "someone butchering meat",
+        "gather_fruit": "someone picking fruit from a bush", "hoe": "someone hoeing soil",
+    },
+    "supertuxkart-data": {
+        "dark": "a dark ominous drone", "swap": "a whoosh as items are swapped", "locked": "a locked door rattles",
+        "strike": "bowling pins being knocked down", "ugh": "a man grunts", "goo": "a gooey splat",
+        "pre_start_race": "countdown beeps before a race", "start_race": "a start signal beep",
+        "race_finish_victory": "a victory fanfare", "race_finish": "a finish-line fanfare",
+        "energy_bar": "a short electronic blip", "grab_collectable": "a pickup chime",
+        "lenautile_restaurant": "restaurant ambience with chatter and dishes",
+        "sara_airport_pa": "an airport public address announcement", "gnu_flute": "a short flute melody",
+        "track_intro": "a short musical intro", "bowling_shoot": "a bowling ball is thrown",
+        "bowling_roll": "a bowling ball rolls", "airplane_jet": "a jet engine roaring", "forcefield": "a humming force field",
+        "tractor_beam": "a sci-fi tractor beam hum", "skid": "tires skidding", "wooden_bridge": "driving over a wooden bridge",
+        "goal_scored": "a crowd cheers a goal", "last_lap": "a last-lap fanfare", "appear": "a magical shimmer",
+        "static-radio": "radio static", "plunger": "a rubber plunger pops", "swatter": "a fly swatter swats",
+        "portal": "a sci-fi portal whoosh", "machine_sound": "machinery humming", "horn": "a car horn honks",
+        "nitro": "a nitro boost whoosh", "shoot": "a cartoon cannon fires", "wee": "someone cheers 'wee'",
+    },
+}
+
+
+def override_captions(pkg: str, stem: str) -> list[str] | None:
+    low = stem.lower()
+    for k, desc in OVERRIDES.get(pkg, {}).items():
+        if low.startswith(k):
+            return C.dedupe([desc, f"{desc} (sound effect)", f"sound effect: {desc}"])
+    return None
+
+
 def _files(root: Path, sub: str, exclude=("music",)) -> list[Path]:
     base = root / sub
     return find_audio(base, exclude) if base.is_dir() else []
@@ -183,7 +243,10 @@ def collect_widelands(ctx: SourceContext) -> Iterator[ClipSpec]:
     base = root / "usr/share/games/widelands/data"
     for p in find_audio(base, ("music",)):
         folders = list(p.relative_to(base).parts[:-1])
-        if p.parent == base / "sound" or "military" in folders:
+        caps = override_captions(pkg, p.stem)
+        if caps:
+            pass
+        elif p.parent == base / "sound":
             caps = ui_captions(p.name)
         else:
             caps = C.sfx_captions(p.name, folders[1:])
@@ -192,8 +255,17 @@ def collect_widelands(ctx: SourceContext) -> Iterator[ClipSpec]:
 
 
 # --------------------------------------------------------------------------- freedroidrpg
-FREEDROID = {"influencer": "a robot", "bot": "a robot", "takeover": "a computer game", "shop": "a shop till",
-             "menu": "a menu", "tux": "a penguin"}
+FREEDROID = {"leaveelevator": "an elevator arrives with a whoosh", "shop": "a cash register ching",
+             "takeovergamewon": "a short victory jingle", "takeovergamelost": "a short losing jingle",
+             "takeovergamedeadlock": "a short neutral jingle", "thouartdefeated": "a deep voice says 'thou art defeated'",
+             "missionstatuschange": "a notification chime", "swingthennohit": "a weapon swings and misses",
+             "swingthenhit": "a weapon swings and hits", "itemarmourput": "armour being put on",
+             "itemrangeweaponput": "a gun being picked up", "takeoversetcapsule": "a short electronic blip",
+             "menu": "a short interface click", "movemenuposition": "a short interface click",
+             "gotintoblast": "someone caught in an explosion", "noammo": "an empty gun clicks",
+             "bulletreflected": "a bullet ricochets", "newhealing": "a magical healing shimmer",
+             "newteleporter": "a sci-fi teleporter whoosh", "readsign": "paper rustling",
+             "spellforcetoenergy": "a magical energy spell"}
 
 
 def collect_freedroid(ctx: SourceContext) -> Iterator[ClipSpec]:
@@ -215,14 +287,17 @@ def collect_freedroid(ctx: SourceContext) -> Iterator[ClipSpec]:
         elif folder == "bot_sounds":
             what = {"first": "a robot beeps as it spots an enemy", "start": "a robot starts attacking with a whirr",
                     "death": "a robot breaks down and explodes"}[stem.split("_")[0].lower()]
-            caps = C.dedupe([what, f"the sound of {what}", f"sci-fi sound: {what}"])
+            caps = C.dedupe([what, f"sci-fi sound: {what}", f"{what}, sound effect"])
             item = None
         elif folder == "bullets":
             weapon = stem.replace("_", " ").lower()
             caps = [f"a {weapon} shot", f"a sci-fi {weapon} weapon fires", f"the sound of a {weapon} gun firing"]
             item = None
         else:
-            caps = C.sfx_captions(stem, [folder])
+            flat = re.sub(r"[^a-z]", "", stem.lower())
+            desc = next((v for k, v in FREEDROID.items() if flat.startswith(k)), None)
+            caps = C.dedupe([desc, f"{desc}, sound effect", f"sci-fi game sound: {desc}"]) if desc else \
+                C.sfx_captions(stem, [folder])
             if stem.lower().startswith("influencer_scream"):
                 caps = ["a robot screams", "a distorted robotic scream", "the sound of a robot screaming in pain"]
             item = None
@@ -282,8 +357,8 @@ def collect_stk(ctx: SourceContext) -> Iterator[ClipSpec]:
         toks = C.split_name(p.name)
         if parts[0] not in {"sfx", "karts"} and not all(t in C.VOCAB for t in toks):
             continue  # track folders mostly hold music; keep only clearly named effects
-        name = {"wee": "cheer", "plopp": "plop", "gp_end": "fanfare", "bzzt": "electric buzz"}.get(p.stem, p.name)
-        caps = C.sfx_captions(name, [parts[0]] if parts[0] != "sfx" else [])
+        name = {"plopp": "plop", "gp_end": "fanfare", "bzzt": "electric buzz"}.get(p.stem, p.name)
+        caps = override_captions(pkg, p.stem) or C.sfx_captions(name, [parts[0]] if parts[0] != "sfx" else [])
         if caps:
             yield _spec("supertuxkart-data", pkg, root, p, caps, lic, key_base=base, segments=True)
 
