@@ -43,6 +43,19 @@ def test_frechet_matches_scipy_on_random_gaussians(dim: int) -> None:
     assert swapped == pytest.approx(expected, rel=1e-6)
 
 
+def test_frechet_low_rank_feature_route_matches_covariance_route_and_scipy() -> None:
+    # 40 and 30 vectors in 128-d (the FD situation: fewer files than dimensions) take the
+    # feature-space route; the (D, D) route and scipy must agree.
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(40, 128)) @ rng.normal(size=(128, 128)) * 0.1 + 0.2
+    b = np.abs(rng.normal(size=(30, 128))) @ rng.normal(size=(128, 128)) * 0.1
+    value = frechet_from_features(a, b)
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    sigma_a, sigma_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    assert frechet_distance(mu_a, sigma_a, mu_b, sigma_b) == pytest.approx(value, rel=1e-8)
+    assert _scipy_frechet(a, b) == pytest.approx(value, rel=1e-6)
+
+
 def test_frechet_zero_for_identical_sets_even_rank_deficient() -> None:
     rng = np.random.default_rng(0)
     full = rng.normal(size=(200, 16))

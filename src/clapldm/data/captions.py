@@ -313,6 +313,11 @@ def article(np: str) -> str:
     return ("an " if first[0] in "aeiou" and not first.startswith(("uni", "eu", "one")) else "a ") + np
 
 
+def indefinite(np: str) -> str:
+    """Always 'a'/'an' + phrase (for countable phrases built from possibly mass-noun words)."""
+    return ("an " if np[:1].lower() in "aeiou" else "a ") + np
+
+
 def noun(tok: str) -> str:
     return NOUNS.get(tok, tok.replace("_", " "))
 
@@ -576,10 +581,10 @@ def drum_pattern_captions(style: str, bpm: int, kit: str, meter: str = "4/4") ->
     machine = kit in {"electronic", "TR-808", "808"}
     player = "a drum machine" if machine else "a drum kit"
     caps = [
-        f"{player} plays {article(style)} beat at {bpm} bpm",
-        f"{article(style)} drum groove, {bpm} beats per minute, {kit} kit",
-        f"drums playing {article(style)} rhythm at {bpm} bpm",
-        f"{article(kit)} drum kit playing {article(style)} pattern in {meter} time, tempo {bpm}",
+        f"{player} plays {indefinite(style)} beat at {bpm} bpm",
+        f"{indefinite(style)} drum groove, {bpm} beats per minute, {kit} kit",
+        f"drums playing {indefinite(style)} rhythm at {bpm} bpm",
+        f"{indefinite(kit)} drum kit playing {indefinite(style)} pattern in {meter} time, tempo {bpm}",
     ]
     return dedupe(caps)
 
@@ -588,9 +593,9 @@ def midi_phrase_captions(instrument: str, phrase: str, key: str, bpm: int, veloc
     """e.g. ('violin', 'rising scale', 'D major', 96, 80)."""
     adj, adv, _ = dynamics_words(velocity)
     caps = [
-        f"{article(instrument)} plays {article(key + ' ' + phrase)} at {bpm} bpm",
-        f"{article(key + ' ' + phrase)} on {article(instrument)}, {adj}",
-        f"{article(instrument)} playing {article(phrase)} in {key} {adv}",
+        f"{article(instrument)} plays {indefinite(key + ' ' + phrase)} at {bpm} bpm",
+        f"{indefinite(key + ' ' + phrase)} on {article(instrument)}, {adj}",
+        f"{article(instrument)} playing {indefinite(phrase)} in {key} {adv}",
         f"{article(adj + ' ' + instrument)} {phrase} in {key}, tempo {bpm}",
     ]
     return dedupe(caps)

@@ -240,7 +240,7 @@ def _existing_outputs(audio_dir: Path, key: str) -> list[Path]:
 
 
 def _convert(spec, src_name: str, audio_dir: Path, out_dir: Path, sample_rate: int, max_s: float,
-             max_segments: int, seen_md5: set[str]) -> tuple[list[dict], str | None]:
+             max_segments: int, seen_md5: set[str], prev: dict[str, dict] | None = None) -> tuple[list[dict], str | None]:
     """Convert (or reuse) one clip spec; returns its records and a skip reason."""
     base = {"caption": spec.captions[0], "captions": spec.captions, "source": spec.source or src_name,
             "package": spec.package or src_name, "license": spec.license, "item": spec.item,
@@ -259,6 +259,8 @@ def _convert(spec, src_name: str, audio_dir: Path, out_dir: Path, sample_rate: i
             meta = dict(spec.meta, **({"md5": md5} if md5 else {}))
             if len(outs) > 1 or o.stem.endswith("_s00"):
                 meta.update(segment=i, segment_start=round(i * max_s, 3))
+            old = (prev or {}).get(str(o.relative_to(out_dir)), {})
+            meta.update({k: old[k] for k in ("cropped_from", "segment", "segment_start") if k in old})
             recs.append({"path": str(o.relative_to(out_dir)), **base, "duration": round(sf.info(str(o)).duration, 4),
                          "meta": meta})
         return recs, None
@@ -352,12 +354,15 @@ def build_corpus(out_dir: Path, *, sources: list[str] | None = None, sample_rate
                                 is_done=lambda s, k, d=audio_dir: bool(_existing_outputs(d, k)))
             records: list[dict] = []
             skipped: dict[str, int] = defaultdict(int)
+            prev_file = rec_dir / f"{name}.jsonl"
+            prev = {r["path"]: r.get("meta", {}) for r in
+                    (json.loads(x) for x in (prev_file.read_text().splitlines() if prev_file.is_file() else []))}
             for i, spec in enumerate(src.collect(ctx)):
                 if not spec.captions:
                     skipped["no caption"] += 1
                     continue
                 recs, why = _convert(spec, name, audio_dir, out_dir, sample_rate, max_clip_seconds, max_segments,
-                                     seen_md5)
+                                     seen_md5, prev)
                 if why:
                     skipped[why] += 1
                 records += recs

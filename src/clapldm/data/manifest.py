@@ -79,6 +79,7 @@ def read_manifest(
     require_caption: bool = False,
     on_error: OnError = "raise",
     check_files: bool = True,
+    skipped_lines: list[tuple[int, str]] | None = None,
 ) -> list[ManifestEntry]:
     """Parse a manifest into entries (see module docstring).
 
@@ -86,7 +87,8 @@ def read_manifest(
     kept). ``require_caption`` makes an empty or missing caption an error (text
     conditioning). ``check_files`` checks that each file exists (cheap; decoding is
     `data check`'s job). A bad line raises `DataError` naming the manifest and line, or with
-    ``on_error="skip"`` is logged and dropped. An empty result always raises.
+    ``on_error="skip"`` is logged and dropped (and appended to ``skipped_lines`` as
+    (line, message) when given). An empty result always raises.
     """
     manifest = Path(path)
     if not manifest.is_file():
@@ -110,6 +112,8 @@ def read_manifest(
             if on_error == "raise":
                 raise DataError(message) from None
             logger.warning("skipping %s", message)
+            if skipped_lines is not None:
+                skipped_lines.append((line_number, message))
             skipped += 1
             continue
         entries.append(entry)

@@ -26,7 +26,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from clapldm.errors import AudioReadError, InvalidInputError, ModelLoadError
+from clapldm.errors import AudioReadError, ClapLdmError, InvalidInputError, ModelLoadError
 from clapldm.eval.cnn14 import Cnn14, load_cnn14
 from clapldm.eval.files import (
     EVAL_SAMPLE_RATE,
@@ -257,7 +257,7 @@ def evaluate(
     """
     gen_dir, ref_dir = Path(generated_dir), Path(reference_dir)
     wanted = _parse_choices(metrics, METRICS, "metrics")
-    if backbone == "auto":
+    if isinstance(backbone, str) and backbone.strip().lower() == "auto":
         given = {"cnn14": cnn14, "vggish": vggish, "clap": encoder}
         backbones = [name for name, model in given.items() if model is not None]
     else:
@@ -366,8 +366,13 @@ def _extract(
         if need_caption and not has_caption:
             report.files_skipped.append(SkippedFile(side, name, "no caption", ("clap",)))
         if models.encoder is not None and (need_clap_fd or has_caption):
-            embedding = models.encoder.embed_audio(wave[None], EVAL_SAMPLE_RATE)  # (1, D)
-            feats.clap_audio[name] = embedding[0].detach().double().cpu().numpy()
+            try:
+                embedding = models.encoder.embed_audio(wave[None], EVAL_SAMPLE_RATE)  # (1, D)
+            except ClapLdmError as exc:  # e.g. a clip too short for the CLAP front end
+                reason = f"CLAP cannot embed it: {exc}"
+                report.files_skipped.append(SkippedFile(side, name, reason, ("fd", "fad", "clap")))
+            else:
+                feats.clap_audio[name] = embedding[0].detach().double().cpu().numpy()
     if progress is not None:
         progress(side, len(files), len(files))
     report.files_used[side] = len(feats.readable)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,8 +11,6 @@ import torch
 
 from clapldm.audio.io import read_audio
 from clapldm.errors import InvalidInputError
-
-logger = logging.getLogger(__name__)
 
 # Every metric is computed at 16 kHz, as audioldm_eval does at its CNN14-16k setting.
 EVAL_SAMPLE_RATE = 16000

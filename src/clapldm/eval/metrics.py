@@ -50,6 +50,23 @@ def _sqrt_psd(matrix: np.ndarray) -> np.ndarray:
     return (eigvecs * root[None, :]) @ eigvecs.T
 
 
+def _trace_sqrt_product(cov1: np.ndarray, cov2: np.ndarray) -> float:
+    """tr((cov1 cov2)^(1/2)) for PSD (D, D) matrices, via a symmetric eigenproblem.
+
+    cov1 cov2 is similar to the symmetric PSD matrix L^T cov2 L, where cov1 = L L^T
+    (Cholesky), so its square root's trace is sum(sqrt(eigvalsh(L^T cov2 L))). A singular
+    cov1 (no Cholesky factor) uses its symmetric square root R instead: R cov2 R.
+    """
+    try:
+        factor = np.linalg.cholesky(cov1)
+        inner = factor.T @ cov2 @ factor
+    except np.linalg.LinAlgError:
+        root = _sqrt_psd(cov1)
+        inner = root @ cov2 @ root
+    eigvals = np.linalg.eigvalsh(0.5 * (inner + inner.T))
+    return float(np.sum(np.sqrt(np.clip(eigvals, 0.0, None))))
+
+
 def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike) -> float:
     """Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), float64.
 
@@ -58,13 +75,11 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     mu1, mu2: (D,); sigma1, sigma2: (D, D) covariance matrices.
 
     The trace term is computed without a general (non-symmetric) matrix square root:
-    sigma1 sigma2 is similar to the symmetric PSD matrix S = sigma1^(1/2) sigma2
-    sigma1^(1/2), so tr((sigma1 sigma2)^(1/2)) = sum(sqrt(eig(S))). Both steps use
-    ``eigh`` on symmetric matrices, which is stable where ``scipy.linalg.sqrtm`` of the
-    product can return complex or non-finite values (the reference then retries with
-    1e-6 added to both diagonals; that is not needed here). Equal to the reference's
-    result wherever the latter is well defined. A result a rounding error below zero is
-    returned as 0.
+    sigma1 sigma2 is similar to a symmetric PSD matrix (``_trace_sqrt_product``), whose
+    eigenvalues ``eigvalsh`` finds stably, where ``scipy.linalg.sqrtm`` of the product can
+    return complex or non-finite values (the reference then retries with 1e-6 added to
+    both diagonals; that is not needed here). Equal to the reference's result wherever
+    the latter is well defined. A result a rounding error below zero is returned as 0.
     """
     mean1 = np.atleast_1d(_as_float64(mu1, "mu1"))
     mean2 = np.atleast_1d(_as_float64(mu2, "mu2"))
@@ -81,11 +96,8 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
             f"dimension {dim}"
         )
     diff = mean1 - mean2
-    cov1_root = _sqrt_psd(cov1)
-    inner = cov1_root @ cov2 @ cov1_root
-    inner_eigvals = np.linalg.eigvalsh(0.5 * (inner + inner.T))
-    trace_cross_root = float(np.sum(np.sqrt(np.clip(inner_eigvals, 0.0, None))))
-    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * trace_cross_root)
+    cross = _trace_sqrt_product(cov1, cov2)
+    value = float(diff @ diff + np.trace(cov1) + np.trace(cov2) - 2.0 * cross)
     return max(value, 0.0)
 
 
@@ -106,14 +118,39 @@ def frechet_from_features(features_a: ArrayLike, features_b: ArrayLike) -> float
 
     FD in ``audioldm_eval`` is this on CNN14 2048-d embeddings (one vector per file); FAD
     is this on VGGish 128-d embeddings (one vector per 0.96 s example, pooled over files).
+    Covariances are unbiased (ddof 1), as ``np.cov``.
+
+    With few vectors (the usual FD case: a few hundred files, 2048 dimensions) the
+    covariances are low-rank and the trace term is computed in feature space instead:
+    with A, B the centred features scaled by 1/sqrt(N - 1), sigma_a = A^T A and
+    sigma_b = B^T B, so tr((sigma_a sigma_b)^(1/2)) is the sum of the singular values of
+    A B^T (N_a, N_b): exact, and far cheaper than a (D, D) eigenproblem.
     """
-    mu_a, sigma_a = gaussian_statistics(features_a)
-    mu_b, sigma_b = gaussian_statistics(features_b)
-    if mu_a.shape != mu_b.shape:
+    a = _as_float64(features_a, "features_a")
+    b = _as_float64(features_b, "features_b")
+    for array in (a, b):
+        if array.ndim != 2:
+            raise InvalidInputError(f"features must be (N, D), got shape {array.shape}")
+        if array.shape[0] < 2:
+            raise InvalidInputError(
+                f"a Fréchet distance needs at least 2 feature vectors per set, got {array.shape[0]}"
+            )
+    if a.shape[1] != b.shape[1]:
         raise InvalidInputError(
-            f"feature sets have different dimensions: {mu_a.shape[0]} and {mu_b.shape[0]}"
+            f"feature sets have different dimensions: {a.shape[1]} and {b.shape[1]}"
         )
-    return frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
+    (n_a, dim), n_b = a.shape, b.shape[0]
+    if n_a * n_b * min(n_a, n_b) >= dim**3:
+        mu_a, sigma_a = gaussian_statistics(a)
+        mu_b, sigma_b = gaussian_statistics(b)
+        return frechet_distance(mu_a, sigma_a, mu_b, sigma_b)
+    mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
+    scaled_a = (a - mu_a) / np.sqrt(n_a - 1)  # sigma_a = scaled_a.T @ scaled_a
+    scaled_b = (b - mu_b) / np.sqrt(n_b - 1)
+    cross = float(np.linalg.svd(scaled_a @ scaled_b.T, compute_uv=False).sum())
+    diff = mu_a - mu_b
+    value = diff @ diff + np.sum(scaled_a**2) + np.sum(scaled_b**2) - 2.0 * cross
+    return max(float(value), 0.0)
 
 
 def kl_divergence(
