@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 CROSSFADE_SECONDS = 0.05  # raised-cosine fade placed inside each generated region
 MAX_INPUT_SECONDS = 3600.0
+MIN_INPUT_SECONDS = 0.05
 
 
 # ------------------------------------------------------------------------------ inputs
@@ -45,7 +46,7 @@ def load_input(pipe: AudioLDM, audio: Any, sample_rate: int | None = None) -> tu
         except Exception:  # noqa: BLE001 - read_audio below gives the precise error
             native_rate = target
         wave = read_audio(audio, target, max_seconds=MAX_INPUT_SECONDS)
-        return wave, int(native_rate)
+        return _check_length(wave, target, os.fspath(audio)), int(native_rate)
     if sample_rate is None:
         raise InvalidInputError("an in-memory audio array needs sample_rate=")
     if isinstance(audio, torch.Tensor):
@@ -55,9 +56,16 @@ def load_input(pipe: AudioLDM, audio: Any, sample_rate: int | None = None) -> tu
         raise AudioReadError("the audio array is empty")
     if not np.isfinite(array).all():
         raise AudioReadError("the audio array holds NaN or Inf samples")
-    if array.size / max(sample_rate, 1) > MAX_INPUT_SECONDS * 8:
-        raise AudioReadError("the audio array is too long")
-    return to_mono_resampled(array, int(sample_rate), target), int(sample_rate)
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 0 < sample_rate <= 768000:
+        raise InvalidInputError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+    wave = to_mono_resampled(array, int(sample_rate), target, max_seconds=MAX_INPUT_SECONDS)
+    return _check_length(wave, target, "audio array"), int(sample_rate)
+
+
+def _check_length(wave: np.ndarray, rate: int, name: str) -> np.ndarray:
+    if len(wave) < MIN_INPUT_SECONDS * rate:
+        raise AudioReadError(f"{name}: too short ({len(wave)} samples); need at least {MIN_INPUT_SECONDS:g} s")
+    return wave
 
 
 def fit_input(pipe: AudioLDM, wave: np.ndarray, duration: float | None) -> np.ndarray:

@@ -28,8 +28,8 @@ def _tone(freq: float, seconds: float, sr: int = 22050, amp: float = 0.3) -> np.
 
 def collect_tones(ctx: SourceContext):
     rng = np.random.default_rng(7)
-    for i in range(30):  # 30 items x 3 takes
-        for take in range(3):
+    for i in range(24):  # 24 items x 2 takes
+        for take in range(2):
             yield ClipSpec(key=f"tone{i:02d}_{take}", item=f"tones:{i}", captions=[f"a tone number {i}", f"tone {i}"],
                            license="CC0", meta={"freq": 200 + 20 * i}, audio=_tone(200 + 20 * i, 0.5 + rng.random()),
                            sr=22050, package="fake-tones")
@@ -43,11 +43,13 @@ def collect_tones(ctx: SourceContext):
 
 
 def collect_notes(ctx: SourceContext):
-    for prog, pitch, vel, _ in note_grid(600, ctx.seed):
-        yield ClipSpec(key=f"{prog}/{pitch}_{vel}", item=f"midi:{prog}:{pitch}", captions=[f"note {pitch}"],
-                       license="MIT", audio=_tone(110 * 2 ** ((pitch - 45) / 12), 0.3, amp=vel / 400), sr=22050,
-                       meta={"kind": "midi_note", "instrument": INSTRUMENTS[prog][0], "program": prog,
-                             "pitch": pitch, "velocity": vel})
+    progs = sorted(INSTRUMENTS)[:12]
+    for k, prog in enumerate(progs):
+        for pitch in range(48 + k % 3, 48 + k % 3 + 10, 2):  # 5 pitches each, overlapping between instruments
+            yield ClipSpec(key=f"{prog}/{pitch}", item=f"midi:{prog}:{pitch}", captions=[f"note {pitch}"],
+                           license="MIT", audio=_tone(110 * 2 ** ((pitch - 45) / 12), 0.3), sr=22050,
+                           meta={"kind": "midi_note", "instrument": INSTRUMENTS[prog][0], "program": prog,
+                                 "pitch": pitch, "velocity": 80})
 
 
 REGISTRY = {"tones": Source("tones", (), collect_tones, "synthetic"),

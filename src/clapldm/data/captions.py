@@ -39,11 +39,13 @@ NOUNS: dict[str, str] = {
     "steam_locomotive": "steam locomotive", "wind_mill": "windmill", "power_line": "power line",
     "cash_register": "cash register", "rubber_duck": "rubber duck", "jet_pack": "jet pack",
     "fire_archer": "fire archer", "axe_thrower": "axe thrower", "battle_machine": "battle machine",
-    "ghost_armor": "ghost armor", "evil_dragon": "evil dragon", "dragon_rider": "dragon rider",
-    "siege": "siege engine", "flint": "flint and steel", "sp": "spear",
+    "ghost_armor": "ghost armor", "evil_dragon": "evil dragon",
+    "siege": "siege engine", "flint": "flint and steel",
     "sound_icons": "sound icon", "magic_missile": "magic missile", "magic_thorns": "magic thorns",
-    "cudgel_lady": "cudgel lady", "thunderbird": "thunderbird", "ugg": "grunt", "battleaxe": "battle-axe warrior", "fakir": "fakir", "carpet": "flying carpet", "throwing_knife": "throwing knife", "fuse": "burning fuse", "pincers": "pincers", "mead": "mead", "croud": "crowd", "herk": "sparks", "raze": "demolition",
-    "tip": "landfill", "mudchute": "farm",
+    "cudgel_lady": "cudgel lady", "thunderbird": "thunderbird", "ugg": "grunt",
+    "battleaxe": "battle-axe warrior", "fakir": "fakir", "throwing_knife": "throwing knife", "fuse": "burning fuse",
+    "pincers": "pincers", "mead": "mead", "herk": "sparks", "raze": "demolition",
+    "tip": "landfill",
 }
 
 # animal -> (clause verb, gerund) for its usual call
@@ -136,7 +138,7 @@ ACTION_ALIASES = {"dies": "die", "hits": "hit", "attacks": "attack", "footsteps"
 MATERIALS = {"dirt", "stone", "wood", "metal", "flesh", "water", "grass", "sand", "snow", "gravel", "rock",
              "mud", "ice", "glass", "armor", "armour", "leather", "cloth", "ground", "earth",
              "tree", "meat", "fruit", "field", "leaves", "grain", "fish", "gold", "iron", "silver", "coal",
-             "ore", "marble", "straw", "bone", "lava", "steel", "stone", "brick", "tile", "carpet",
+             "ore", "marble", "straw", "bone", "lava", "steel", "brick", "tile", "carpet",
              "concrete", "floor", "plank"}
 # things that fly and hit (projectiles / weapons)
 PROJECTILES = {"arrow", "spear", "javelin", "sling", "stone", "bolt", "dart", "rock", "bullet", "ball",
@@ -209,21 +211,18 @@ EXTRA_WORDS = {
     "stone", "mason", "cutter", "furnace", "net", "fisher", "pull", "throw", "plane", "water", "jet", "pack",
     "boost", "air", "land", "sniper", "mini", "drill", "pick", "baseball", "bat", "home", "rubber", "duck",
     "cake", "blow", "torch", "portal", "ice", "beam", "low", "gravity", "bird", "egg", "grave", "melon",
-    "mortar", "hell", "sudden", "death", "firepunch", "punch", "knife", "steam", "sine", "count", "down",
-    "extra", "time", "switch", "sea", "lay", "rocket", "train", "rail", "track", "market", "industry", "school",
+    "mortar", "hell", "sudden", "death", "firepunch", "punch", "knife", "steam", "sine", "count", "extra", "time", "switch", "sea", "lay", "rocket", "train", "rail", "track", "market", "industry", "school",
     "university", "health", "harbor", "recycle", "pottery", "monument", "substation", "solar", "line", "sports",
-    "commune", "residential", "park", "lake", "blacksmith", "organic", "raze", "tip", "city", "residential",
-    "crowd", "wind", "tech", "glass", "break", "scream", "takeover", "game", "won", "lost", "shop", "item",
+    "commune", "residential", "park", "lake", "blacksmith", "organic", "raze", "tip", "city", "crowd", "wind", "tech", "glass", "break", "scream", "takeover", "game", "won", "lost", "shop", "item",
     "sold", "bought", "repaired", "spell", "force", "energy", "elevator", "leave", "blast", "bullet", "reflected",
     "ammo", "menu", "healing", "teleporter", "sign", "read", "armour", "range", "weapon", "book", "potion",
-    "sword", "camera", "takes", "picture", "contact", "first", "start", "then", "nohit", "goal", "scored",
+    "sword", "takes", "picture", "contact", "first", "start", "then", "nohit", "goal", "scored",
     "bowling", "shoot", "roll", "forcefield", "fireworks", "show", "radio", "victory", "finish", "race", "lap",
     "last", "collectable", "grab", "swap", "machine", "wooden", "bridge", "swatter", "waterfall", "river",
     "thunder", "rain", "restaurant", "airport", "pa", "accel", "exotic", "birds", "bubblegum", "tractor",
-    "spaceship", "locomotive", "speech", "wilhelm", "anvil", "plunger", "goo", "dark", "wee", "energy",
-    "bar", "full", "unfull", "release", "attach", "sight", "crate", "collect", "frozen", "idle", "tick",
+    "spaceship", "locomotive", "speech", "wilhelm", "anvil", "plunger", "goo", "dark", "wee", "bar", "full", "unfull", "release", "attach", "sight", "crate", "collect", "frozen", "idle", "tick",
     "chant", "warp", "landgun", "kiss", "defeat", "alarm", "shield", "sow", "wild", "horse", "cow", "pig", "sheep", "goat", "camel", "elephant", "dog", "wolf",
-    "attack", "die", "walk", "select", "ack", "hit", "cattle", "arrow", "dirt", "fly", "death", "order",
+    "attack", "die", "walk", "select", "ack", "hit", "cattle", "arrow", "dirt", "fly", "order",
 }
 VOCAB = _vocabulary()
 
@@ -579,6 +578,10 @@ def drum_hit_captions(drum: str, velocity: int, kit: str) -> list[str]:
 def drum_pattern_captions(style: str, bpm: int, kit: str, meter: str = "4/4") -> list[str]:
     """e.g. ('rock', 120, 'standard') -> ['a drum kit plays a rock beat at 120 bpm', ...]."""
     machine = kit in {"electronic", "TR-808", "808"}
+    if style.endswith("fill"):
+        player = "a drum machine" if machine else "a drummer"
+        return dedupe([f"{player} plays {indefinite(style)} at {bpm} bpm", f"{indefinite(style)} on {indefinite(kit)} drum kit, {bpm} bpm",
+                       f"a short drum fill across the toms at {bpm} beats per minute"])
     player = "a drum machine" if machine else "a drum kit"
     caps = [
         f"{player} plays {indefinite(style)} beat at {bpm} bpm",

@@ -98,7 +98,7 @@ def decode(path: Path | None = None, data: bytes | None = None) -> tuple[np.ndar
     return y.mean(axis=1), sr
 
 
-def condition(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray | None:
+def condition(y: np.ndarray, sr: int, target_sr: int, trim: bool = True) -> np.ndarray | None:
     """Mono float at ``target_sr`` with leading/trailing silence trimmed; None if unusable."""
     y = np.asarray(y, dtype=np.float32)
     if y.ndim > 1:
@@ -110,12 +110,14 @@ def condition(y: np.ndarray, sr: int, target_sr: int) -> np.ndarray | None:
         return None
     if sr != target_sr:
         y = soxr.resample(y, sr, target_sr, quality="HQ").astype(np.float32)
-    thresh = max(SILENCE_PEAK * 0.5, 0.003 * peak)
-    idx = np.flatnonzero(np.abs(y) > thresh)
-    pad = int(0.02 * target_sr)
     need = int(MIN_SECONDS * target_sr)
     if len(y) < need:
         return None
+    if not trim:
+        return y
+    thresh = max(SILENCE_PEAK * 0.5, 0.003 * peak)
+    idx = np.flatnonzero(np.abs(y) > thresh)
+    pad = int(0.02 * target_sr)
     start = max(0, idx[0] - pad)
     end = max(idx[-1] + pad + 1, start + need)  # a short click keeps its tail up to the minimum length
     end = min(end, len(y))
@@ -273,7 +275,7 @@ def _convert(spec, src_name: str, audio_dir: Path, out_dir: Path, sample_rate: i
             return [], "broken"
     else:
         return [], "no audio"
-    y = condition(y, sr, sample_rate)
+    y = condition(y, sr, sample_rate, trim=spec.trim)
     if y is None:
         return [], "silent or too short"
     pieces = cut(y, sample_rate, max_s, spec.allow_segments, max_segments)

@@ -35,33 +35,50 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``clapldm eval``'s arguments to ``parser``."""
     parser.add_argument("generated_dir", type=Path, help="folder of generated audio")
     parser.add_argument("reference_dir", type=Path, help="folder of reference audio")
-    parser.add_argument("--captions", type=Path, help="CSV with columns file,caption (CLAP score)")
+    parser.add_argument(
+        "--captions", type=Path, metavar="CSV", help="CSV with columns file,caption (CLAP score)"
+    )
     parser.add_argument(
         "--metrics",
+        metavar="LIST",
         default=",".join(METRICS),
         help=f"comma-separated subset of {','.join(METRICS)} (default: all)",
     )
     parser.add_argument(
         "--backbone",
+        metavar="LIST",
         default="auto",
         help=(
             f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14 "
             "and vggish when their weights are given, plus the CLAP model"
         ),
     )
-    parser.add_argument("--cnn14-weights", type=Path, help="PANNs Cnn14_16k_mAP=0.438.pth")
-    parser.add_argument("--vggish-weights", type=Path, help="torchvggish vggish-10086976.pth")
     parser.add_argument(
-        "--clap", default=None, help="CLAP folder or model folder (default: the bundled model's)"
+        "--cnn14-weights", type=Path, metavar="FILE", help="PANNs Cnn14_16k_mAP=0.438.pth"
+    )
+    parser.add_argument(
+        "--vggish-weights", type=Path, metavar="FILE", help="torchvggish vggish-10086976.pth"
+    )
+    parser.add_argument(
+        "--clap",
+        default=None,
+        metavar="FOLDER",
+        help="CLAP folder or model folder (default: the bundled model's)",
     )
     parser.add_argument(
         "--download",
         action="store_true",
         help="download missing CNN14 / VGGish weights (needs internet)",
     )
-    parser.add_argument("--json", type=Path, help="also write the report as JSON here")
     parser.add_argument(
-        "--device", dest="eval_device", default="cpu", help="torch device (default: cpu)"
+        "--json", type=Path, metavar="OUT", help="also write the report as JSON here"
+    )
+    parser.add_argument(
+        "--device",
+        dest="eval_device",
+        default="cpu",
+        metavar="DEVICE",
+        help="torch device (default: cpu)",
     )
 
 

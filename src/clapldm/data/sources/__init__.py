@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from clapldm.data.sources.assets import collect_0ad, collect_hedgewars, collect_hydrogen, collect_tuxpaint
+from clapldm.data.sources.assets import (
+    collect_0ad,
+    collect_hedgewars,
+    collect_hydrogen,
+    collect_tuxpaint,
+)
 from clapldm.data.sources.base import ClipSpec, Source, SourceContext
 from clapldm.data.sources.games import SIMPLE_COLLECTORS
 from clapldm.data.sources.midi import collect_midi_drums, collect_midi_notes, collect_midi_phrases

@@ -10,7 +10,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clapldm.data import captions as C
-from clapldm.data.sources.base import AUDIO_EXTS, ClipSpec, SourceContext, copyright_for, find_audio, safe_key
+from clapldm.data.sources.base import (
+    AUDIO_EXTS,
+    ClipSpec,
+    SourceContext,
+    copyright_for,
+    find_audio,
+    safe_key,
+)
 from clapldm.data.sources.games import _spec, override_captions, ui_captions
 
 # --------------------------------------------------------------------------- hydrogen drum kits

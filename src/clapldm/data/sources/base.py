@@ -38,6 +38,7 @@ class ClipSpec:
     audio: np.ndarray | None = None
     sr: int | None = None
     allow_segments: bool = False
+    trim: bool = True  # trim leading/trailing silence (off for fixed-length note windows)
     package: str | None = None
     source: str | None = None  # manifest "source" if different from the source's name
 

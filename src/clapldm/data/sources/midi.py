@@ -46,6 +46,9 @@ INSTRUMENTS: dict[int, tuple[str, int, int]] = {
     104: ("sitar", 48, 77), 105: ("banjo", 48, 84), 108: ("kalimba", 60, 84), 114: ("steel drums", 52, 76),
 }
 VELOCITIES = (40, 80, 118)  # soft, medium, loud
+# programs whose notes last as long as the key is held (the others decay on their own)
+SUSTAINED = {16, 19, 21, 22, 40, 41, 42, 43, 48, 52, 56, 57, 58, 60, 61, 64, 65, 66, 68, 70, 71, 72, 73, 75, 79,
+             80, 81, 88}
 GM_DRUMS = {35: "acoustic bass drum", 36: "kick drum", 37: "side stick", 38: "snare drum", 39: "hand clap",
             40: "electric snare", 41: "low floor tom", 42: "closed hi-hat", 43: "high floor tom", 44: "pedal hi-hat",
             45: "low tom", 46: "open hi-hat", 47: "low-mid tom", 48: "high-mid tom", 49: "crash cymbal",
@@ -207,13 +210,13 @@ def collect_midi_notes(ctx: SourceContext) -> Iterator[ClipSpec]:
             audio = render(events, len(notes) * slot, sr, ctx.tmp_dir, gain=0.5)
         for i, ((_, p, v, hold), key) in enumerate(zip(notes, keys)):
             clip = None
-            if audio is not None:
-                seg = audio[int(i * slot * sr): int((i * slot + hold + 1.0) * sr)]
-                clip = _trim_tail(seg, sr)
+            if audio is not None:  # a fixed window: note-on, hold, one second of release
+                clip = audio[int(i * slot * sr): int((i * slot + hold + 1.05) * sr)]
             meta = {"kind": "midi_note", "instrument": name, "program": prog, "pitch": p, "note": C.note_name(p),
                     "velocity": v, "dynamics": C.dynamics_words(v)[0], "hold": hold}
-            yield ClipSpec(key=key, item=f"midi:{prog}:{p}", captions=C.midi_note_captions(name, p, v, hold),
-                           license=LICENSE, meta=meta, audio=clip, sr=sr, package=PACKAGE)
+            caps = C.midi_note_captions(name, p, v, hold if prog in SUSTAINED else None)
+            yield ClipSpec(key=key, item=f"midi:{prog}:{p}", captions=caps, license=LICENSE, meta=meta, audio=clip,
+                           sr=sr, package=PACKAGE, trim=False)
 
 
 def collect_midi_drums(ctx: SourceContext) -> Iterator[ClipSpec]:

@@ -1,0 +1,128 @@
+"""Stage "clap": train a `CompactClap` contrastively on (clip, caption) pairs.
+
+Loss: symmetric InfoNCE over the batch (gathered across DDP ranks, with gradients), with
+the model's learned temperature (``logit_scale``, CLIP's init 1/0.07, capped at 100).
+The text tower is frozen; its sentence features of every caption are computed once and
+cached in the run folder, so a step costs only the audio CNN and two projections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zlib
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from clapldm.errors import DataError
+from clapldm.models.compact_clap import CompactClap, load_text_tower
+from clapldm.training.common import StageModule, lr_lambda, make_adam
+from clapldm.training.config import ClapTrainConfig, TrainingRun
+from clapldm.training.losses import contrastive_loss, retrieval_accuracy
+
+logger = logging.getLogger(__name__)
+
+TEXT_CACHE_BATCH = 256
+
+
+class ClapModule(StageModule):
+    """LightningModule of the CLAP stage. Batch: {"wave": (B, S), "caption": list[str]}."""
+
+    checkpoint_exclude = ("clap.text_encoder.",)
+
+    def __init__(self, run: TrainingRun) -> None:
+        super().__init__(run)
+        options: ClapTrainConfig = run.options
+        text_encoder = tokenizer = None
+        if not run.model.text_package:
+            if not options.text_tower:
+                raise DataError("the CLAP config names no text_package; set clap.text_tower to a text encoder folder")
+            text_encoder, tokenizer = load_text_tower(Path(options.text_tower))
+        self.clap = CompactClap(run.model, text_encoder, tokenizer)
+        self._text_index: dict[str, int] = {}
+        self._text_features = torch.zeros(0)
+        self.setup_ema()
+
+    def trained_module(self) -> nn.Module:
+        return self.clap
+
+    def requires_caption(self) -> bool:
+        return True
+
+    def segment_samples(self) -> int:
+        mel = self.run.mel
+        return max(mel.hop_length, round(self.run.train.segment_seconds * mel.sample_rate))
+
+    # ------------------------------------------------------------------ text cache
+    def prepare_data_info(self, captions: list[str], cache_dir: Path | None) -> None:
+        """Compute (or load from ``cache_dir``) the frozen text features of ``captions``."""
+        if not self.run.options.precompute_text:
+            return
+        unique = sorted(set(c for c in captions if c))
+        digest = hashlib.sha256(json.dumps([self.run.model.to_dict(), unique]).encode()).hexdigest()[:16]
+        cache_file = cache_dir / f"text_features-{digest}.safetensors" if cache_dir else None
+        if cache_file is not None and cache_file.is_file():
+            features = load_file(str(cache_file))["features"]
+        else:
+            logger.info("computing frozen text features of %d captions", len(unique))
+            chunks = [
+                self.clap.text_features(unique[i : i + TEXT_CACHE_BATCH]).cpu()
+                for i in range(0, len(unique), TEXT_CACHE_BATCH)
+            ]
+            features = torch.cat(chunks) if chunks else torch.zeros(0, self.run.model.text_dim)
+            if cache_file is not None:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_name(f".{cache_file.name}.tmp")
+                save_file({"features": features.contiguous()}, str(tmp))
+                tmp.replace(cache_file)
+        self._text_index = {text: i for i, text in enumerate(unique)}
+        self._text_features = features
+
+    def text_features(self, captions: list[str]) -> torch.Tensor:
+        """(B, text_dim) frozen sentence features, from the cache when possible."""
+        if self._text_index and all(c in self._text_index for c in captions):
+            rows = torch.tensor([self._text_index[c] for c in captions])
+            return self._text_features[rows].to(self.device)
+        return self.clap.text_features(captions).to(self.device)
+
+    # --------------------------------------------------------------------- training
+    def configure_optimizers(self) -> Any:
+        params = [p for p in self.clap.parameters() if p.requires_grad]
+        optimizer = make_adam(params, self.run.train.lr, self.run)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(self.run))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        captions: list[str] = list(batch["caption"])
+        if any(not c for c in captions):
+            raise DataError("a training clip has no caption; the CLAP stage needs captions")
+        logmel = self.clap.mel(batch["wave"], normalize=False)  # data is already normalised
+        audio = self.clap.embed_mel(logmel)  # (B, D)
+        features = self.text_features(captions).to(self.clap.text_projection[0].weight.dtype)
+        text = F.normalize(self.clap.text_projection(features).float(), dim=-1)  # (B, D)
+        ids = torch.tensor([zlib.crc32(c.encode("utf-8")) for c in captions], device=self.device)
+        if self.trainer.world_size > 1:
+            audio = self.all_gather(audio, sync_grads=True).flatten(0, 1)
+            text = self.all_gather(text, sync_grads=True).flatten(0, 1)
+            ids = self.all_gather(ids).flatten(0, 1)
+        same = ids[:, None] == ids[None, :] if self.run.options.mask_duplicate_captions else None
+        scale = self.clap.logit_scale_value
+        loss = contrastive_loss(audio, text, scale, same)
+        self.check_finite(loss)
+        self.log_losses({"loss": loss, "r@1": retrieval_accuracy(audio, text), "logit_scale": scale})
+        return loss
+
+    # ------------------------------------------------------------------------ export
+    def export(self, folder: Path, use_ema: bool = True) -> None:
+        clap = self.module_for_export(use_ema)
+        assert isinstance(clap, CompactClap)
+        clap.save_pretrained(folder)
+
+
+__all__ = ["ClapModule"]
