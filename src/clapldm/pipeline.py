@@ -122,7 +122,12 @@ def resolve_seeds(seed: int | Sequence[int] | None, count: int) -> list[int]:
         return [base + i for i in range(count)]
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
         return [int(seed) + i for i in range(count)]
-    seeds = [int(s) for s in seed]
+    if isinstance(seed, bool) or isinstance(seed, (str, bytes)):
+        raise InvalidInputError(f"seed must be an integer or a list of integers, got {seed!r}")
+    try:
+        seeds = [int(s) for s in seed]
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"seed must be an integer or a list of integers, got {seed!r}") from None
     if len(seeds) != count:
         raise InvalidInputError(f"got {len(seeds)} seeds for {count} prompts")
     return seeds

@@ -307,8 +307,8 @@ def build_corpus(out_dir: Path, *, sources: list[str] | None = None, sample_rate
     clips are still reused). Debian packages are cached in ``cache_dir`` (default
     ``out_dir/.debs``); unpacked trees are always deleted after their source.
     """
-    from clapldm.data.sources import SOURCES
     from clapldm.data.sources.base import SourceContext, fetch_deb, have_tool, unpack_deb
+    from clapldm.data.sources.registry import SOURCES
 
     log = progress or (lambda msg: print(msg, flush=True))
     table = registry if registry is not None else SOURCES
@@ -423,7 +423,7 @@ def main_build_corpus(argv: Iterable[str] | None = None) -> int:
     ap.add_argument("--list-sources", action="store_true")
     args = ap.parse_args(list(argv) if argv is not None else None)
     if args.list_sources:
-        from clapldm.data.sources import SOURCES
+        from clapldm.data.sources.registry import SOURCES
 
         for name, s in SOURCES.items():
             print(f"{name:22s} {s.kind:9s} {' '.join(s.packages) or ' '.join(s.tools)}")

@@ -84,7 +84,7 @@ def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
         for inst in rootel.iter("instrument"):
             iname = (inst.findtext("name") or "").strip()
             files = _kit_files(inst)
-            if not iname or not files or "empty" in iname.lower() or re.fullmatch(r"[a-g]#?\d\s*-\s*", iname, re.I):
+            if not iname or not files or "empty" in iname.lower() or iname.lower().startswith("sample:") or re.fullmatch(r"[a-g]#?\d\s*-\s*", iname, re.I):
                 continue
             drum = drum_name(iname)
             for fn, vmin, vmax in files:
@@ -228,7 +228,8 @@ def collect_hedgewars(ctx: SourceContext) -> Iterator[ClipSpec]:
                 caps = [f"a piano note {stem[1]}", f"a single {stem[1]} note on a piano", "a short piano tone"]
             else:
                 desc = next((v for k, v in HEDGE_SFX.items() if key.startswith(k)), None)
-                caps = C.dedupe([desc, f"the sound of {desc}"]) if desc else C.sfx_captions(stem)
+                caps = C.dedupe([desc, f"{desc} (sound effect)"]) if desc else \
+                    override_captions(pkg, stem) or C.sfx_captions(stem)
             item = None
         if caps:
             yield _spec("hedgewars-data", pkg, root, p, caps, lic, key_base=base, item=item, meta=meta)

@@ -80,6 +80,29 @@ OVERRIDES: dict[str, dict[str, str]] = {
         "fast_woodcutting": "an axe chopping wood quickly", "woodcutting": "an axe chopping wood",
         "falling_tools": "tools clattering to the ground",
     },
+    "minetest-data": {
+        "flint_and_steel": "flint and steel striking a spark", "place_node": "a block being placed",
+        "dig": "digging into the ground", "dug_node": "a block breaking loose", "tool_breaks": "a tool snapping",
+    },
+    "wesnoth-1.16-data": {
+        "slowed": "a magical slowing spell", "petrified": "stone crackling as someone turns to stone",
+        "poison": "a bubbling poison spell", "entangle": "vines rustling as someone is entangled",
+        "potion": "someone drinking a potion", "gold": "gold coins clinking", "heal": "a magical healing chime",
+        "cave-in": "rocks collapsing in a cave-in", "rumble": "a deep rumble of the ground",
+        "lightning": "a lightning strike crackles",
+    },
+    "hedgewars-data": {
+        "invulnerable": "a magical shield shimmer", "throwpowerup": "a rising charge-up tone",
+        "throwrelease": "a whoosh as something is thrown", "cake": "a cartoon cake walking and ticking",
+        "lowgravity": "a wobbly low-gravity effect", "lasersight": "a laser sight humming",
+        "ropeshot": "a grappling rope is fired", "roperelease": "a rope is released",
+        "ropeattach": "a rope hook attaches", "warp": "a sci-fi teleport warp", "portal": "a sci-fi portal whoosh",
+        "minetick": "a mine ticking", "sinegun": "a wobbly energy gun fires", "landgun": "a sci-fi gun sprays earth",
+        "drillgun": "a drill shooting", "steps": "footsteps", "bump": "a soft bump", "egg": "an egg cracks",
+        "collectcrate": "a pickup chime as a crate is collected", "hog_freeze": "ice freezing with a crackle",
+        "frozen_hog_impact": "ice shattering", "melonimpact": "a melon splatters", "graveimpact": "a gravestone thuds",
+        "knife_impact": "a knife thuds into something", "mineimpact": "a landmine explodes", "airmine_impact": "a floating mine explodes",
+    },
     "0ad-data": {
         "fleshstab": "a blade stabs into flesh", "con_wood": "construction work, hammering wood",
         "con_stone": "construction work with stone blocks", "con_": "construction work",
@@ -171,7 +194,7 @@ def collect_minetest(ctx: SourceContext) -> Iterator[ClipSpec]:
             continue
         mod = p.parent.parent.name
         name = re.sub(rf"^{re.escape(mod)}_", "", p.name.split(".")[0])
-        caps = C.sfx_captions(name, [mod])
+        caps = override_captions(pkg, name) or C.sfx_captions(name, [mod])
         if not caps:
             continue
         yield _spec("minetest-data", pkg, root, p, caps, lic, key_base=base, item=f"{pkg}:{mod}/{C.item_key(name)}",
@@ -229,7 +252,7 @@ def collect_wesnoth(ctx: SourceContext) -> Iterator[ClipSpec]:
             caps = C.sfx_captions(p.name, ["ambient"]) + ["ambience"]
             caps = C.dedupe([c if "ambience" in c or c.startswith("a") else c for c in caps])
         else:
-            caps = C.sfx_captions(p.name, rel_parts[:-1])
+            caps = override_captions(pkg, p.stem) or C.sfx_captions(p.name, rel_parts[:-1])
         if caps:
             yield _spec("wesnoth-1.16-data", pkg, root, p, caps, lic if lic.stanzas else "GPL-2+", key_base=base,
                         segments="ambient" in rel_parts)

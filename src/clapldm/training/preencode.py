@@ -1,0 +1,139 @@
+"""`clapldm preencode`: encode a corpus once with the frozen VAE and CLAP.
+
+Long LDM runs then read latents and embeddings from shards and never run the VAE encoder
+or the CLAP (on a CPU that is most of a step). Per clip (long files are cut into chunks
+of at most ``max_seconds``): the waveform is normalised like the reference, its log-mel
+padded with the log floor to a multiple of the VAE factor, encoded to the posterior
+(mean, std), and embedded with the CLAP audio tower; every caption is embedded with the
+CLAP text tower. ``preencoded.json`` is written last, so a folder is only usable once
+complete; it records the VAE / CLAP / mel used, CFG's "" embedding and the latent of
+silence (for padding short clips).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from clapldm.audio.mel import MelFrontEnd, normalize_waveform
+from clapldm.config import write_json_atomic
+from clapldm.data.dataset import ClipStore
+from clapldm.data.shards import PREENCODED_FORMAT, PREENCODED_META, ShardWriter, write_preencoded_sample
+from clapldm.errors import AudioReadError, ConfigError, DataError
+from clapldm.models.clap import load_clap
+from clapldm.training.config import LdmTrainConfig, TrainingRun
+from clapldm.training.data import build_store, resolve_data
+from clapldm.training.ldm_module import load_vae_component
+
+logger = logging.getLogger(__name__)
+
+
+def preencode(run: TrainingRun, data: str | os.PathLike[str], output: str | os.PathLike[str], *,
+              max_seconds: float | None = None, shard_size: int = 2000, device: str = "cpu",
+              progress: Callable[[int, int], None] | None = None) -> int:
+    """Pre-encode ``data`` (manifest or audio shards) with the run's ``ldm.vae`` and
+    ``ldm.clap`` into ``output``; returns the number of samples written."""
+    if run.stage != "ldm":
+        raise ConfigError("preencode takes an ldm training config (it names the VAE and CLAP)")
+    options: LdmTrainConfig = run.options
+    if not options.vae or not options.clap:
+        raise ConfigError("preencode needs ldm.vae and ldm.clap folders in the config")
+    spec = resolve_data(data)
+    if spec.kind == "preencoded":
+        raise DataError(f"{data} is already pre-encoded")
+    out = Path(output)
+    if (out / PREENCODED_META).exists():
+        raise DataError(f"{out} already holds pre-encoded data; choose another folder")
+    limit = max_seconds or options.max_duration
+    mel_config = run.mel
+    rate = mel_config.sample_rate
+    vae = load_vae_component(options.vae, mel_config).to(device)
+    clap = load_clap(options.clap, device=device)
+    mel = MelFrontEnd(mel_config).to(device)
+    factor = 2 ** (len(vae.config.ch_mult) - 1)
+    store: ClipStore = build_store(run, spec, require_caption=False)
+    floor = math.log(mel_config.log_clamp)
+    rng = np.random.default_rng(0)  # (no crop is drawn: whole clips are read)
+    count = 0
+    with ShardWriter(out, "latents", max_count=shard_size) as writer:
+        for index in range(len(store)):
+            try:
+                wave = store.read(index, rate, None, rng)
+            except AudioReadError as exc:
+                if run.train.on_bad_file == "raise":
+                    raise DataError(str(exc)) from None
+                logger.warning("skipping %s", exc)
+                continue
+            chunk = max(1, round(limit * rate))
+            captions = list(store.captions(index))
+            text = _embed_texts(clap, captions) if captions else None
+            for part, start in enumerate(range(0, wave.shape[0], chunk)):
+                piece = wave[start : start + chunk]
+                if piece.shape[0] < max(mel.config.n_fft, round(run.train.min_seconds * rate)):
+                    continue
+                tensor = torch.from_numpy(piece).to(device)[None]
+                if mel_config.normalize_waveform:
+                    tensor = normalize_waveform(tensor)
+                mean, std, audio = _encode(vae, clap, mel, tensor, factor, floor, rate)
+                meta = {"name": store.name(index), "part": part, "captions": captions,
+                        "seconds": piece.shape[0] / rate}
+                write_preencoded_sample(writer, f"{count:08d}", latent_mean=mean, latent_std=std,
+                                        audio_embed=audio, text_embed=text, meta=meta)
+                count += 1
+            if progress is not None:
+                progress(index + 1, len(store))
+    if count == 0:
+        raise DataError(f"{data}: nothing could be pre-encoded")
+    with torch.no_grad():
+        uncond = clap.embed_text([""])[0].float().cpu().numpy()
+        silence = torch.full((1, 1, 8 * factor, mel_config.n_mels), floor, device=device)
+        pad = vae.encode(silence).mode()[0, :, 4].float().cpu().numpy()  # middle frame: (C, F')
+    write_json_atomic(out / PREENCODED_META, _meta(run, data, count, limit, vae, uncond, pad))
+    logger.info("pre-encoded %d samples into %s", count, out)
+    return count
+
+
+@torch.no_grad()
+def _embed_texts(clap: Any, captions: list[str]) -> np.ndarray:
+    return clap.embed_text(captions).float().cpu().numpy()
+
+
+@torch.no_grad()
+def _encode(vae: Any, clap: Any, mel: MelFrontEnd, wave: torch.Tensor, factor: int, floor: float,
+            rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(1, S) normalised -> latent mean (C, T', F'), std, CLAP audio embedding (D,)."""
+    logmel = mel(wave, normalize=False)  # (1, T, F)
+    frames = math.ceil(logmel.shape[1] / factor) * factor
+    if frames > logmel.shape[1]:
+        logmel = torch.nn.functional.pad(logmel, (0, 0, 0, frames - logmel.shape[1]), value=floor)
+    posterior = vae.encode(logmel[:, None])
+    audio = clap.embed_audio(wave, rate)[0]
+    return (posterior.mean[0].float().cpu().numpy(), posterior.std[0].float().cpu().numpy(),
+            audio.float().cpu().numpy())
+
+
+def _meta(run: TrainingRun, data: Any, count: int, limit: float, vae: Any, uncond: np.ndarray,
+          pad: np.ndarray) -> dict[str, Any]:
+    return {
+        "format": PREENCODED_FORMAT,
+        "version": 1,
+        "samples": count,
+        "source": os.fspath(data),
+        "max_seconds": limit,
+        "mel": run.mel.to_dict(),
+        "vae": run.options.vae,
+        "vae_config": vae.config.to_dict(),
+        "clap": run.options.clap,
+        "uncond_embed": [float(v) for v in uncond],
+        "pad_latent": pad.tolist(),
+    }
+
+
+__all__ = ["preencode"]
