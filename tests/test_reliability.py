@@ -56,17 +56,38 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize(
-    "name", ["missing", "zero_bytes", "text_as_wav", "truncated_wav", "truncated_flac", "truncated_ogg",
-             "nan", "inf", "one_sample", "ten_hours"],
+    "name",
+    [
+        "missing",
+        "zero_bytes",
+        "text_as_wav",
+        "truncated_wav",
+        "truncated_flac",
+        "truncated_ogg",
+        "nan",
+        "inf",
+        "one_sample",
+        "ten_hours",
+    ],
 )
-def test_bad_audio_files_api_and_cli(tiny_pipe: AudioLDM, tiny_model_dir: Path, bad_files: dict[str, Path],
-                                     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_audio_files_api_and_cli(
+    tiny_pipe: AudioLDM,
+    tiny_model_dir: Path,
+    bad_files: dict[str, Path],
+    name: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     path = bad_files[name]
     with pytest.raises(AudioReadError):
         tiny_pipe.transfer(str(path), "a bell", strength=0.5, steps=2)
     out = tmp_path / "out.wav"
-    for command in (["transfer", str(path), "a bell"], ["inpaint", str(path), "a bell", "--region", "0.1:0.2"],
-                    ["superres", str(path)], ["extend", str(path), "a bell", "--to", "3"]):
+    for command in (
+        ["transfer", str(path), "a bell"],
+        ["inpaint", str(path), "a bell", "--region", "0.1:0.2"],
+        ["superres", str(path)],
+        ["extend", str(path), "a bell", "--to", "3"],
+    ):
         code = main([*command, "--model", str(tiny_model_dir), "--steps", "2", "-o", str(out)])
         err = capsys.readouterr().err.strip().splitlines()
         assert code != 0 and len(err) == 1 and err[0].startswith("clapldm: error:"), (command, err)
@@ -75,14 +96,32 @@ def test_bad_audio_files_api_and_cli(tiny_pipe: AudioLDM, tiny_model_dir: Path, 
 
 
 @pytest.mark.parametrize("rate,channels", [(8000, 1), (96000, 1), (48000, 6), (11025, 2)])
-def test_odd_but_valid_inputs_work(tiny_pipe: AudioLDM, tiny_model_dir: Path, tmp_path: Path,
-                                   rate: int, channels: int) -> None:
+def test_odd_but_valid_inputs_work(
+    tiny_pipe: AudioLDM, tiny_model_dir: Path, tmp_path: Path, rate: int, channels: int
+) -> None:
     path = tmp_path / f"in_{rate}_{channels}.wav"
     sf.write(path, tone(0.5, rate, channels), rate)
     out = tiny_pipe.transfer(str(path), "a bell", strength=0.5, steps=2, seed=0)
-    assert out.audio.shape[0] == 1 and abs(out.audio.shape[1] - RATE // 2) <= 1 and np.isfinite(out.audio).all()
-    assert main(["superres", str(path), "--model", str(tiny_model_dir), "--steps", "2",
-                 "-o", str(tmp_path / "o.wav")]) == 0
+    assert (
+        out.audio.shape[0] == 1
+        and abs(out.audio.shape[1] - RATE // 2) <= 1
+        and np.isfinite(out.audio).all()
+    )
+    assert (
+        main(
+            [
+                "superres",
+                str(path),
+                "--model",
+                str(tiny_model_dir),
+                "--steps",
+                "2",
+                "-o",
+                str(tmp_path / "o.wav"),
+            ]
+        )
+        == 0
+    )
     assert sf.info(tmp_path / "o.wav").samplerate == RATE
 
 
@@ -119,8 +158,13 @@ def test_silent_and_clipped_inputs_work(tiny_pipe: AudioLDM, kind: str) -> None:
         (["generate", "a dog", "-o", "OUT.mp4"], "must end in"),
     ],
 )
-def test_bad_parameters_cli_one_line(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                     args: list[str], match: str) -> None:
+def test_bad_parameters_cli_one_line(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    match: str,
+) -> None:
     clip = tmp_path / "in.wav"
     sf.write(clip, tone(1.0, RATE), RATE)
     args = [str(clip) if a == "IN" else a for a in args]
@@ -129,8 +173,11 @@ def test_bad_parameters_cli_one_line(tiny_model_dir: Path, tmp_path: Path, capsy
         args += ["-o", str(out)]
     else:
         args = [str(tmp_path / "out.mp4") if a == "OUT.mp4" else a for a in args]
-    code = main([*args, "--model", str(tiny_model_dir), "--steps", "2"] if "--steps" not in args
-                else [*args, "--model", str(tiny_model_dir)])
+    code = main(
+        [*args, "--model", str(tiny_model_dir), "--steps", "2"]
+        if "--steps" not in args
+        else [*args, "--model", str(tiny_model_dir)]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0
     assert len(err) == 1 and match in err[0], err
@@ -140,28 +187,74 @@ def test_bad_parameters_cli_one_line(tiny_model_dir: Path, tmp_path: Path, capsy
 
 def test_debug_flag_shows_traceback(tiny_model_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError):
-        main(["--debug", "generate", "a", "--duration", "0", "--model", str(tiny_model_dir),
-              "-o", str(tmp_path / "o.wav")])
+        main(
+            [
+                "--debug",
+                "generate",
+                "a",
+                "--duration",
+                "0",
+                "--model",
+                str(tiny_model_dir),
+                "-o",
+                str(tmp_path / "o.wav"),
+            ]
+        )
 
 
-def test_prompt_file_edge_cases(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_prompt_file_edge_cases(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     blank = tmp_path / "blank.txt"
     blank.write_text("\n   \n\n")
-    assert main(["generate", "--prompts", str(blank), "--model", str(tiny_model_dir), "-o", str(tmp_path / "o")]) != 0
+    assert (
+        main(
+            [
+                "generate",
+                "--prompts",
+                str(blank),
+                "--model",
+                str(tiny_model_dir),
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        != 0
+    )
     assert "no prompts" in capsys.readouterr().err
     binary = tmp_path / "binary.txt"
     binary.write_bytes(b"\xff\xfe\xfa not utf8 \x80\x81")
-    assert main(["generate", "--prompts", str(binary), "--model", str(tiny_model_dir), "-o", str(tmp_path / "o")]) != 0
+    assert (
+        main(
+            [
+                "generate",
+                "--prompts",
+                str(binary),
+                "--model",
+                str(tiny_model_dir),
+                "-o",
+                str(tmp_path / "o"),
+            ]
+        )
+        != 0
+    )
     assert "UTF-8" in capsys.readouterr().err
 
 
-def test_read_only_output_folder(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_only_output_folder(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from clapldm.audio.io import write_audio
     from clapldm.errors import OutputError
 
     with pytest.raises(OutputError):
         write_audio(tmp_path / "missing" / "x.wav", np.zeros(100, np.float32), RATE)
-    assert main(["generate", "a", "--model", str(tiny_model_dir), "-o", str(tmp_path / "no" / "x.wav")]) != 0
+    assert (
+        main(
+            ["generate", "a", "--model", str(tiny_model_dir), "-o", str(tmp_path / "no" / "x.wav")]
+        )
+        != 0
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -170,7 +263,9 @@ def _copy_model(src: Path, dst: Path) -> Path:
     return dst
 
 
-def test_broken_model_folders(tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_model_folders(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     missing = _copy_model(tiny_model_dir, tmp_path / "missing")
     shutil.rmtree(missing / "vocoder")
     with pytest.raises(ModelLoadError, match="vocoder"):

@@ -24,9 +24,15 @@ logger = logging.getLogger("clapldm")
 
 # ---------------------------------------------------------------------------- helpers
 def _add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="native folder, diffusers folder, .ckpt or hub id (default: bundled clapldm-mini)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="native folder, diffusers folder, .ckpt or hub id (default: bundled clapldm-mini)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: faster, approximate")
+    p.add_argument(
+        "--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: faster, approximate"
+    )
 
 
 def _add_sampling_args(p: argparse.ArgumentParser, *, seed_default: int | None = 0) -> None:
@@ -34,13 +40,28 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, seed_default: int | None =
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     p.add_argument("--sampler", default=None, help="ddim or dpmpp-2m")
     p.add_argument("--eta", type=float, default=None, help="DDIM eta (0 = deterministic)")
-    p.add_argument("--seed", type=int, default=seed_default, help="random seed (prompt i uses seed+i)")
-    p.add_argument("--random-seed", action="store_true", help="draw a fresh seed (it is stored in the file)")
-    p.add_argument("--negative", default=None, help="negative prompt (replaces the empty unconditional text)")
-    p.add_argument("--candidates", type=int, default=None, help="generate N per prompt, keep the best by CLAP")
-    p.add_argument("--preset", choices=["audioldm", "fast"], default=None, help="audioldm: DDIM 200 steps, eta 1, 3 candidates")
+    p.add_argument(
+        "--seed", type=int, default=seed_default, help="random seed (prompt i uses seed+i)"
+    )
+    p.add_argument(
+        "--random-seed", action="store_true", help="draw a fresh seed (it is stored in the file)"
+    )
+    p.add_argument(
+        "--negative", default=None, help="negative prompt (replaces the empty unconditional text)"
+    )
+    p.add_argument(
+        "--candidates", type=int, default=None, help="generate N per prompt, keep the best by CLAP"
+    )
+    p.add_argument(
+        "--preset",
+        choices=["audioldm", "fast"],
+        default=None,
+        help="audioldm: DDIM 200 steps, eta 1, 3 candidates",
+    )
     p.add_argument("-o", "--output", default="out.wav", help="output file (.wav/.flac/.ogg)")
-    p.add_argument("--plot", action="store_true", help="also write a log-mel spectrogram PNG beside the audio")
+    p.add_argument(
+        "--plot", action="store_true", help="also write a log-mel spectrogram PNG beside the audio"
+    )
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -50,10 +71,20 @@ def _sampling_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
     if args.preset:
         preset = PRESETS[args.preset]
-        kwargs.update(sampler=preset.sampler, steps=preset.steps, guidance_scale=preset.guidance_scale,
-                      eta=preset.eta, candidates=preset.candidates)
-    for name, key in (("steps", "steps"), ("guidance", "guidance_scale"), ("sampler", "sampler"),
-                      ("eta", "eta"), ("candidates", "candidates")):
+        kwargs.update(
+            sampler=preset.sampler,
+            steps=preset.steps,
+            guidance_scale=preset.guidance_scale,
+            eta=preset.eta,
+            candidates=preset.candidates,
+        )
+    for name, key in (
+        ("steps", "steps"),
+        ("guidance", "guidance_scale"),
+        ("sampler", "sampler"),
+        ("eta", "eta"),
+        ("candidates", "candidates"),
+    ):
         value = getattr(args, name)
         if value is not None:
             kwargs[key] = value
@@ -100,10 +131,15 @@ def _progress(args: argparse.Namespace, label: str) -> Any:
     return update
 
 
-def _write(args: argparse.Namespace, pipe: Any, out: Any, paths: Sequence[Path], extra: dict[str, Any] | None = None) -> None:
-    from clapldm.recipe import recipe_tags
-
+def _write(
+    args: argparse.Namespace,
+    pipe: Any,
+    out: Any,
+    paths: Sequence[Path],
+    extra: dict[str, Any] | None = None,
+) -> None:
     from clapldm.audio.io import write_audio
+    from clapldm.recipe import recipe_tags
 
     for i, path in enumerate(paths):
         tags = recipe_tags(pipe, out, i, extra)
@@ -111,7 +147,9 @@ def _write(args: argparse.Namespace, pipe: Any, out: Any, paths: Sequence[Path],
         if getattr(args, "plot", False):
             from clapldm.plot import save_spectrogram
 
-            save_spectrogram(path.with_suffix(".png"), out.audio[i], out.sample_rate, title=out.prompts[i])
+            save_spectrogram(
+                path.with_suffix(".png"), out.audio[i], out.sample_rate, title=out.prompts[i]
+            )
         score = out.scores[i]
         score_text = "" if math.isnan(score) else f"  clap {score:.3f}"
         print(f"{path}  seed {out.seeds[i]}{score_text}")
@@ -153,8 +191,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     pipe = _load(args)
     duration = kwargs.pop("duration", args.duration)
     audio_prompt = args.audio_prompt
-    out = pipe.generate(prompts if len(prompts) > 1 else prompts[0], duration=duration,
-                        audio_prompt=audio_prompt, progress=_progress(args, "generate"), **kwargs)
+    out = pipe.generate(
+        prompts if len(prompts) > 1 else prompts[0],
+        duration=duration,
+        audio_prompt=audio_prompt,
+        progress=_progress(args, "generate"),
+        **kwargs,
+    )
     _write(args, pipe, out, paths)
     return 0
 
@@ -167,8 +210,14 @@ def _slug(text: str) -> str:
 def cmd_transfer(args: argparse.Namespace) -> int:
     paths = [_check_output(args.output)]
     pipe = _load(args)
-    out = pipe.transfer(args.input, args.prompt, strength=args.strength, duration=args.duration,
-                        progress=_progress(args, "transfer"), **_sampling_kwargs(args))
+    out = pipe.transfer(
+        args.input,
+        args.prompt,
+        strength=args.strength,
+        duration=args.duration,
+        progress=_progress(args, "transfer"),
+        **_sampling_kwargs(args),
+    )
     _write(args, pipe, out, paths, {"input": Path(args.input).name})
     return 0
 
@@ -181,8 +230,13 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         raise InvalidInputError("give at least one --region START:END (seconds) to fill")
     paths = [_check_output(args.output)]
     pipe = _load(args)
-    out = pipe.inpaint(args.input, args.prompt, regions=regions, progress=_progress(args, "inpaint"),
-                       **_sampling_kwargs(args))
+    out = pipe.inpaint(
+        args.input,
+        args.prompt,
+        regions=regions,
+        progress=_progress(args, "inpaint"),
+        **_sampling_kwargs(args),
+    )
     _write(args, pipe, out, paths, {"input": Path(args.input).name})
     return 0
 
@@ -190,8 +244,13 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
 def cmd_superres(args: argparse.Namespace) -> int:
     paths = [_check_output(args.output)]
     pipe = _load(args)
-    out = pipe.super_resolve(args.input, args.prompt or "", cutoff_hz=args.cutoff,
-                             progress=_progress(args, "superres"), **_sampling_kwargs(args))
+    out = pipe.super_resolve(
+        args.input,
+        args.prompt or "",
+        cutoff_hz=args.cutoff,
+        progress=_progress(args, "superres"),
+        **_sampling_kwargs(args),
+    )
     _write(args, pipe, out, paths, {"input": Path(args.input).name})
     return 0
 
@@ -201,8 +260,14 @@ def cmd_extend(args: argparse.Namespace) -> int:
     pipe = _load(args)
     kwargs = _sampling_kwargs(args)
     kwargs.pop("candidates", None)
-    out = pipe.extend(args.input, args.prompt, total_duration=args.to, window=args.window, overlap=args.overlap,
-                      **kwargs)
+    out = pipe.extend(
+        args.input,
+        args.prompt,
+        total_duration=args.to,
+        window=args.window,
+        overlap=args.overlap,
+        **kwargs,
+    )
     _write(args, pipe, out, paths, {"input": Path(args.input).name})
     return 0
 
@@ -233,7 +298,9 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="clapldm", description="Text-to-audio generation and editing (AudioLDM).")
+    parser = argparse.ArgumentParser(
+        prog="clapldm", description="Text-to-audio generation and editing (AudioLDM)."
+    )
     parser.add_argument("--version", action="version", version=f"clapldm {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -242,9 +309,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("generate", help="text -> audio")
     p.add_argument("prompt", nargs="?", default=None)
     p.add_argument("--duration", type=float, default=5.0, help="seconds")
-    p.add_argument("--prompts", default=None, help="file with one prompt per line (batched; -o is a folder)")
-    p.add_argument("--audio-prompt", default=None, help="condition on this clip's CLAP audio embedding")
-    p.add_argument("--from", dest="from_file", default=None, help="reproduce the clip whose tags are in FILE")
+    p.add_argument(
+        "--prompts", default=None, help="file with one prompt per line (batched; -o is a folder)"
+    )
+    p.add_argument(
+        "--audio-prompt", default=None, help="condition on this clip's CLAP audio embedding"
+    )
+    p.add_argument(
+        "--from", dest="from_file", default=None, help="reproduce the clip whose tags are in FILE"
+    )
     _add_model_args(p)
     _add_sampling_args(p)
     p.set_defaults(func=cmd_generate)
@@ -287,7 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", help="original .ckpt or diffusers folder -> native folder")
     p.add_argument("source")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--tokenizer", default=None, help="RoBERTa tokenizer folder (original .ckpt only)")
+    p.add_argument(
+        "--tokenizer", default=None, help="RoBERTa tokenizer folder (original .ckpt only)"
+    )
     p.set_defaults(func=cmd_convert)
 
     p = sub.add_parser("info", help="describe a model, or print the recipe stored in an audio file")
@@ -300,7 +375,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_optional_commands(sub: Any) -> None:
     """Commands whose modules need optional extras register themselves here."""
-    for module_name in ("clapldm.training.cli", "clapldm.data.cli", "clapldm.eval.cli", "clapldm.serve.cli"):
+    for module_name in (
+        "clapldm.training.cli",
+        "clapldm.data.cli",
+        "clapldm.eval.cli",
+        "clapldm.serve.cli",
+    ):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ImportError as exc:
@@ -311,10 +391,25 @@ def _add_optional_commands(sub: Any) -> None:
             register(sub)
 
 
+def _quiet_libraries() -> None:
+    """Silence transformers' own weight-loading progress bars (we show ours)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:
+        pass
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    _quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except ClapLdmError as exc:
@@ -328,13 +423,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         if args.debug:
             raise
-        print("clapldm: error: out of memory (try a shorter duration or fewer candidates)", file=sys.stderr)
+        print(
+            "clapldm: error: out of memory (try a shorter duration or fewer candidates)",
+            file=sys.stderr,
+        )
         return 1
     except Exception as exc:  # noqa: BLE001 - last-resort one-line report
         if args.debug:
             raise
         text = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"clapldm: internal error: {type(exc).__name__}: {text} (rerun with --debug for details)", file=sys.stderr)
+        print(
+            f"clapldm: internal error: {type(exc).__name__}: {text} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
         return 1
 
 

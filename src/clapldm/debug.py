@@ -17,15 +17,30 @@ from clapldm.config import HifiGanConfig, MelConfig, PipelineConfig, UNetConfig,
 
 
 def tiny_configs(cond_dim: int = 16) -> tuple[MelConfig, VAEConfig, UNetConfig, HifiGanConfig]:
-    mel = MelConfig(sample_rate=16000, n_fft=256, win_length=256, hop_length=64, n_mels=16, f_max=8000.0)
-    vae = VAEConfig(ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4, norm_groups=4, scale_factor=0.9)
+    mel = MelConfig(
+        sample_rate=16000, n_fft=256, win_length=256, hop_length=64, n_mels=16, f_max=8000.0
+    )
+    vae = VAEConfig(
+        ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4, norm_groups=4, scale_factor=0.9
+    )
     unet = UNetConfig(
-        in_channels=4, out_channels=4, model_channels=16, channel_mult=(1, 2), num_res_blocks=1,
-        attention_levels=(1,), heads=(2, 4), cond_dim=cond_dim, norm_groups=8,
+        in_channels=4,
+        out_channels=4,
+        model_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_levels=(1,),
+        heads=(2, 4),
+        cond_dim=cond_dim,
+        norm_groups=8,
     )
     vocoder = HifiGanConfig(
-        num_mels=16, upsample_initial_channel=32, upsample_rates=(8, 8), upsample_kernel_sizes=(16, 16),
-        resblock_kernel_sizes=(3,), resblock_dilations=((1, 3, 5),),
+        num_mels=16,
+        upsample_initial_channel=32,
+        upsample_rates=(8, 8),
+        upsample_kernel_sizes=(16, 16),
+        resblock_kernel_sizes=(3,),
+        resblock_dilations=((1, 3, 5),),
     )
     return mel, vae, unet, vocoder
 
@@ -47,9 +62,19 @@ def tiny_pipeline(folder: str | os.PathLike[str] | None = None, seed: int = 0, d
         unet = AudioLDMUNet(unet_config)
         vocoder = HifiGan(vocoder_config)
     randomize_(unet, seed + 1, scale=0.1)
-    pipe = AudioLDM(clap, vae, unet, vocoder, mel, None,
-                    PipelineConfig(name="tiny-random", max_duration=10.0, default_sampler="ddim", default_steps=4),
-                    device=device, name="tiny-random")
+    pipe = AudioLDM(
+        clap,
+        vae,
+        unet,
+        vocoder,
+        mel,
+        None,
+        PipelineConfig(
+            name="tiny-random", max_duration=10.0, default_sampler="ddim", default_steps=4
+        ),
+        device=device,
+        name="tiny-random",
+    )
     if folder is not None:
         pipe.save_pretrained(folder)
         pipe.source = os.fspath(folder)

@@ -33,7 +33,9 @@ MIN_INPUT_SECONDS = 0.05
 
 
 # ------------------------------------------------------------------------------ inputs
-def load_input(pipe: AudioLDM, audio: Any, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+def load_input(
+    pipe: AudioLDM, audio: Any, sample_rate: int | None = None
+) -> tuple[np.ndarray, int]:
     """A path, bytes, array or tensor -> (mono float32 at the model rate, original rate)."""
     target = pipe.sample_rate
     if isinstance(audio, (str, os.PathLike, bytes)):
@@ -56,15 +58,23 @@ def load_input(pipe: AudioLDM, audio: Any, sample_rate: int | None = None) -> tu
         raise AudioReadError("the audio array is empty")
     if not np.isfinite(array).all():
         raise AudioReadError("the audio array holds NaN or Inf samples")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 0 < sample_rate <= 768000:
-        raise InvalidInputError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}")
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or not 0 < sample_rate <= 768000
+    ):
+        raise InvalidInputError(
+            f"sample_rate must be a positive integer in Hz, got {sample_rate!r}"
+        )
     wave = to_mono_resampled(array, int(sample_rate), target, max_seconds=MAX_INPUT_SECONDS)
     return _check_length(wave, target, "audio array"), int(sample_rate)
 
 
 def _check_length(wave: np.ndarray, rate: int, name: str) -> np.ndarray:
     if len(wave) < MIN_INPUT_SECONDS * rate:
-        raise AudioReadError(f"{name}: too short ({len(wave)} samples); need at least {MIN_INPUT_SECONDS:g} s")
+        raise AudioReadError(
+            f"{name}: too short ({len(wave)} samples); need at least {MIN_INPUT_SECONDS:g} s"
+        )
     return wave
 
 
@@ -108,7 +118,9 @@ def audio_condition(
 
     weight = check_number("audio_prompt_weight", weight, 0.0, 1.0)
     if not pipe.has_audio_tower():
-        raise InvalidInputError("an audio prompt needs a CLAP with an audio tower; this model has none")
+        raise InvalidInputError(
+            "an audio prompt needs a CLAP with an audio tower; this model has none"
+        )
     wave, _ = load_input(pipe, audio_prompt, sample_rate)
     embedded = pipe.embed_audio(torch.from_numpy(wave)[None], pipe.sample_rate)
     mixed = []
@@ -116,20 +128,28 @@ def audio_condition(
         if not text.strip():
             mixed.append(embedded[0])
         else:
-            mixed.append(torch.nn.functional.normalize(weight * embedded[0] + (1 - weight) * text_cond[i], dim=-1))
+            mixed.append(
+                torch.nn.functional.normalize(
+                    weight * embedded[0] + (1 - weight) * text_cond[i], dim=-1
+                )
+            )
     return torch.stack(mixed)
 
 
 # ----------------------------------------------------------------------------- regions
 def parse_region(text: str) -> tuple[float, float]:
-    """"2.0:3.5" -> (2.0, 3.5) seconds."""
+    """ "2.0:3.5" -> (2.0, 3.5) seconds."""
     parts = str(text).split(":")
     if len(parts) != 2:
-        raise InvalidInputError(f"region {text!r} must look like START:END in seconds, e.g. 2.0:3.5")
+        raise InvalidInputError(
+            f"region {text!r} must look like START:END in seconds, e.g. 2.0:3.5"
+        )
     try:
         start, end = float(parts[0]), float(parts[1])
     except ValueError:
-        raise InvalidInputError(f"region {text!r} must look like START:END in seconds, e.g. 2.0:3.5") from None
+        raise InvalidInputError(
+            f"region {text!r} must look like START:END in seconds, e.g. 2.0:3.5"
+        ) from None
     return start, end
 
 
@@ -147,7 +167,9 @@ def check_regions(regions: Sequence[Sequence[float]], duration: float) -> list[t
         if start >= end:
             raise InvalidInputError(f"region {start:g}:{end:g} is empty or reversed")
         if start < 0 or end > duration + 1e-6:
-            raise InvalidInputError(f"region {start:g}:{end:g} lies outside the clip (0:{duration:g} s)")
+            raise InvalidInputError(
+                f"region {start:g}:{end:g} lies outside the clip (0:{duration:g} s)"
+            )
         checked.append((start, min(end, duration)))
     checked.sort()
     for (_, end_a), (start_b, end_b) in zip(checked, checked[1:], strict=False):
@@ -156,7 +178,9 @@ def check_regions(regions: Sequence[Sequence[float]], duration: float) -> list[t
     return checked
 
 
-def time_mask(pipe: AudioLDM, regions: list[tuple[float, float]], shape: Sequence[int]) -> torch.Tensor:
+def time_mask(
+    pipe: AudioLDM, regions: list[tuple[float, float]], shape: Sequence[int]
+) -> torch.Tensor:
     """(1, 1, T', 1) latent mask: 0 on latent frames touching a region to generate, else 1."""
     seconds_per_frame = pipe.mel_config.hop_length * pipe.vae_factor / pipe.sample_rate
     mask = torch.ones(1, 1, shape[-2], 1)
@@ -167,7 +191,9 @@ def time_mask(pipe: AudioLDM, regions: list[tuple[float, float]], shape: Sequenc
     return mask
 
 
-def sample_weights(wave_len: int, sample_rate: int, regions: list[tuple[float, float]]) -> np.ndarray:
+def sample_weights(
+    wave_len: int, sample_rate: int, regions: list[tuple[float, float]]
+) -> np.ndarray:
     """(samples,) weight of the input: 1 in kept time, 0 inside regions, raised-cosine
     fades of CROSSFADE_SECONDS placed inside each generated region."""
     keep = np.ones(wave_len, dtype=np.float32)
@@ -186,7 +212,9 @@ def sample_weights(wave_len: int, sample_rate: int, regions: list[tuple[float, f
 
 
 # -------------------------------------------------------------------------------- modes
-def _masked_hooks(pipe: AudioLDM, x0: torch.Tensor, mask: torch.Tensor, generators: list[torch.Generator]) -> tuple[Any, Any]:
+def _masked_hooks(
+    pipe: AudioLDM, x0: torch.Tensor, mask: torch.Tensor, generators: list[torch.Generator]
+) -> tuple[Any, Any]:
     """before_model: kept region := x0 noised to level t; finish: kept region := x0."""
     mask = mask.to(pipe.device)
     shape = tuple(x0.shape[1:])
@@ -224,7 +252,11 @@ def transfer(
     """
     from clapldm.pipeline import check_prompts
 
-    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, (int, float))
+        or not 0 < strength <= 1
+    ):
         raise InvalidInputError(f"strength must be in (0, 1], got {strength!r}")
     request = pipe._common(duration or 1.0, steps, guidance_scale, sampler, eta, candidates)
     prompts = check_prompts(prompt)
@@ -236,7 +268,9 @@ def transfer(
     t_enc = int(strength * request["steps"])
     run = grid[len(grid) - t_enc :] if t_enc else []
 
-    def start(noise: torch.Tensor, generators: list[torch.Generator]) -> tuple[torch.Tensor, list[int]]:
+    def start(
+        noise: torch.Tensor, generators: list[torch.Generator]
+    ) -> tuple[torch.Tensor, list[int]]:
         if t_enc == len(grid):
             return noise, run
         if not run:
@@ -244,8 +278,16 @@ def transfer(
         return q_sample(x0.expand_as(noise), noise, run[0], pipe.alphas_cumprod), run
 
     return pipe.run(
-        prompts, pipe.embed_text(prompts), negative_prompt, seed, len(wave), request,
-        start=start, latents=None, mode="transfer", progress=progress,
+        prompts,
+        pipe.embed_text(prompts),
+        negative_prompt,
+        seed,
+        len(wave),
+        request,
+        start=start,
+        latents=None,
+        mode="transfer",
+        progress=progress,
         extra_settings={"strength": float(strength), "start_timestep": run[0] if run else None},
     )
 
@@ -281,21 +323,50 @@ def inpaint(
     x0, gain = encode_input(pipe, wave)
     mask = time_mask(pipe, checked, x0.shape)
     weights = sample_weights(len(wave), pipe.sample_rate, checked)
-    return _masked_run(pipe, prompts, wave, x0, gain, mask, weights, None, negative_prompt, seed, request,
-                       "inpaint", paste_back, progress, {"regions": [list(r) for r in checked]})
+    return _masked_run(
+        pipe,
+        prompts,
+        wave,
+        x0,
+        gain,
+        mask,
+        weights,
+        None,
+        negative_prompt,
+        seed,
+        request,
+        "inpaint",
+        paste_back,
+        progress,
+        {"regions": [list(r) for r in checked]},
+    )
 
 
 def _masked_run(
-    pipe: AudioLDM, prompts: list[str], wave: np.ndarray, x0: torch.Tensor, gain: torch.Tensor,
-    mask: torch.Tensor, weights: np.ndarray | None, crossover: Any, negative_prompt: Any, seed: Any,
-    request: dict[str, Any], mode: str, paste_back: bool, progress: Any, extra: dict[str, Any],
+    pipe: AudioLDM,
+    prompts: list[str],
+    wave: np.ndarray,
+    x0: torch.Tensor,
+    gain: torch.Tensor,
+    mask: torch.Tensor,
+    weights: np.ndarray | None,
+    crossover: Any,
+    negative_prompt: Any,
+    seed: Any,
+    request: dict[str, Any],
+    mode: str,
+    paste_back: bool,
+    progress: Any,
+    extra: dict[str, Any],
 ) -> GenerationOutput:
     hooks: dict[str, Any] = {}
 
     def before(x: torch.Tensor, t: int) -> torch.Tensor:
         return hooks["before"](x, t)
 
-    def start_with_hooks(noise: torch.Tensor, generators: list[torch.Generator]) -> tuple[torch.Tensor, list[int]]:
+    def start_with_hooks(
+        noise: torch.Tensor, generators: list[torch.Generator]
+    ) -> tuple[torch.Tensor, list[int]]:
         full_mask = mask.expand(noise.shape[0], noise.shape[1], noise.shape[2], noise.shape[3])
         before_model, finish = _masked_hooks(pipe, x0.expand_as(noise), full_mask, generators)
         hooks["before"], hooks["finish"] = before_model, finish
@@ -314,9 +385,20 @@ def _masked_run(
         return weights[None] * wave[None] + (1 - weights[None]) * audio
 
     return pipe.run(
-        prompts, pipe.embed_text(prompts), negative_prompt, seed, len(wave), request,
-        start=start_with_hooks, latents=None, mode=mode, before_model=before, finish=finish,
-        postprocess=postprocess, progress=progress, extra_settings=extra,
+        prompts,
+        pipe.embed_text(prompts),
+        negative_prompt,
+        seed,
+        len(wave),
+        request,
+        start=start_with_hooks,
+        latents=None,
+        mode=mode,
+        before_model=before,
+        finish=finish,
+        postprocess=postprocess,
+        progress=progress,
+        extra_settings=extra,
     )
 
 
@@ -350,10 +432,16 @@ def super_resolve(
     from clapldm.pipeline import check_prompts
 
     nyquist = pipe.sample_rate / 2
-    if isinstance(cutoff_hz, bool) or not isinstance(cutoff_hz, (int, float)) or not math.isfinite(cutoff_hz):
+    if (
+        isinstance(cutoff_hz, bool)
+        or not isinstance(cutoff_hz, (int, float))
+        or not math.isfinite(cutoff_hz)
+    ):
         raise InvalidInputError(f"cutoff must be a number of Hz, got {cutoff_hz!r}")
     if not 0 < cutoff_hz < nyquist:
-        raise InvalidInputError(f"cutoff {cutoff_hz:g} Hz must be between 0 and the model's Nyquist ({nyquist:g} Hz)")
+        raise InvalidInputError(
+            f"cutoff {cutoff_hz:g} Hz must be between 0 and the model's Nyquist ({nyquist:g} Hz)"
+        )
     request = pipe._common(1.0, steps, guidance_scale, sampler, eta, candidates)
     prompts = check_prompts(prompt, allow_empty=True)
     wave, native_rate = load_input(pipe, audio, sample_rate)
@@ -369,8 +457,23 @@ def super_resolve(
     def crossover(generated: np.ndarray) -> np.ndarray:
         return low[None] + (generated - lowpass(generated, pipe.sample_rate, cutoff))
 
-    return _masked_run(pipe, prompts, low, x0, gain, mask, None, crossover, negative_prompt, seed, request,
-                       "superres", paste_back, progress, {"cutoff_hz": cutoff, "kept_latent_bins": kept_bins})
+    return _masked_run(
+        pipe,
+        prompts,
+        low,
+        x0,
+        gain,
+        mask,
+        None,
+        crossover,
+        negative_prompt,
+        seed,
+        request,
+        "superres",
+        paste_back,
+        progress,
+        {"cutoff_hz": cutoff, "kept_latent_bins": kept_bins},
+    )
 
 
 def mel_bins_below(pipe: AudioLDM, cutoff_hz: float) -> int:
@@ -378,7 +481,11 @@ def mel_bins_below(pipe: AudioLDM, cutoff_hz: float) -> int:
     from clapldm.audio.mel import hz_to_mel, mel_to_hz
 
     cfg = pipe.mel_config
-    edges = mel_to_hz(np.linspace(hz_to_mel(np.array([cfg.f_min]))[0], hz_to_mel(np.array([cfg.f_max]))[0], cfg.n_mels + 2))
+    edges = mel_to_hz(
+        np.linspace(
+            hz_to_mel(np.array([cfg.f_min]))[0], hz_to_mel(np.array([cfg.f_max]))[0], cfg.n_mels + 2
+        )
+    )
     upper = edges[2:]  # bin k spans edges[k] .. edges[k+2]
     return int((upper <= cutoff_hz).sum())
 
@@ -402,17 +509,27 @@ def extend(
     prompts = check_prompts(prompt)
     if len(prompts) != 1:
         raise InvalidInputError("extend takes one prompt")
-    if isinstance(total_duration, bool) or not isinstance(total_duration, (int, float)) or not math.isfinite(total_duration):
-        raise InvalidInputError(f"total duration must be a number of seconds, got {total_duration!r}")
+    if (
+        isinstance(total_duration, bool)
+        or not isinstance(total_duration, (int, float))
+        or not math.isfinite(total_duration)
+    ):
+        raise InvalidInputError(
+            f"total duration must be a number of seconds, got {total_duration!r}"
+        )
     window = min(pipe.config.max_duration, 10.0) if window is None else float(window)
     overlap = window / 2 if overlap is None else float(overlap)
     if not 0 < overlap < window <= pipe.config.max_duration:
-        raise InvalidInputError(f"need 0 < overlap ({overlap:g}) < window ({window:g}) <= {pipe.config.max_duration:g} s")
+        raise InvalidInputError(
+            f"need 0 < overlap ({overlap:g}) < window ({window:g}) <= {pipe.config.max_duration:g} s"
+        )
     wave, _ = load_input(pipe, audio, sample_rate)
     rate = pipe.sample_rate
     total = round(total_duration * rate)
     if total <= len(wave):
-        raise InvalidInputError(f"total duration {total_duration:g} s must exceed the input's {len(wave) / rate:.2f} s")
+        raise InvalidInputError(
+            f"total duration {total_duration:g} s must exceed the input's {len(wave) / rate:.2f} s"
+        )
     if total_duration > 3600:
         raise InvalidInputError("total duration is limited to one hour")
     base_seed = resolve_seeds(seed, 1)[0]
@@ -424,12 +541,32 @@ def extend(
         new = min(round(window * rate) - len(context), total - len(result))
         segment = np.concatenate([context, np.zeros(new, dtype=np.float32)])
         start_s = len(context) / rate
-        last = inpaint(pipe, segment, prompts, regions=[(start_s, len(segment) / rate)], sample_rate=rate,
-                       seed=base_seed + index, **kwargs)
+        last = inpaint(
+            pipe,
+            segment,
+            prompts,
+            regions=[(start_s, len(segment) / rate)],
+            sample_rate=rate,
+            seed=base_seed + index,
+            **kwargs,
+        )
         result = np.concatenate([result, last.audio[0][len(context) :]])
         index += 1
     assert last is not None
-    settings = {**last.settings, "mode": "extend", "total_duration": float(total_duration), "window": window,
-                "overlap": overlap, "windows": index, "regions": None}
-    return GenerationOutput(audio=result[None, :total].astype(np.float32), sample_rate=rate, scores=last.scores,
-                            seeds=[base_seed], prompts=prompts, settings=settings)
+    settings = {
+        **last.settings,
+        "mode": "extend",
+        "total_duration": float(total_duration),
+        "window": window,
+        "overlap": overlap,
+        "windows": index,
+        "regions": None,
+    }
+    return GenerationOutput(
+        audio=result[None, :total].astype(np.float32),
+        sample_rate=rate,
+        scores=last.scores,
+        seeds=[base_seed],
+        prompts=prompts,
+        settings=settings,
+    )

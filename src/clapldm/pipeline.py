@@ -127,7 +127,9 @@ def resolve_seeds(seed: int | Sequence[int] | None, count: int) -> list[int]:
     try:
         seeds = [int(s) for s in seed]
     except (TypeError, ValueError):
-        raise InvalidInputError(f"seed must be an integer or a list of integers, got {seed!r}") from None
+        raise InvalidInputError(
+            f"seed must be an integer or a list of integers, got {seed!r}"
+        ) from None
     if len(seeds) != count:
         raise InvalidInputError(f"got {len(seeds)} seeds for {count} prompts")
     return seeds
@@ -195,7 +197,7 @@ class AudioLDM:
         return self
 
     def set_precision(self, precision: str) -> AudioLDM:
-        """"fp32" (exact, default) or "bf16": UNet, VAE decoder and vocoder run under bf16
+        """ "fp32" (exact, default) or "bf16": UNet, VAE decoder and vocoder run under bf16
         autocast; norms, the sampler state and the CLAP stay fp32. Opt-in and approximate."""
         if precision not in ("fp32", "bf16"):
             raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
@@ -255,7 +257,9 @@ class AudioLDM:
             return schedule.ddim_timesteps(steps, total)
         return schedule.linspace_timesteps(steps, total)
 
-    def noise_like(self, shape: Sequence[int], generators: Sequence[torch.Generator]) -> torch.Tensor:
+    def noise_like(
+        self, shape: Sequence[int], generators: Sequence[torch.Generator]
+    ) -> torch.Tensor:
         """(len(generators), *shape) standard normal, drawn on the CPU item by item."""
         items = [torch.randn(tuple(shape), generator=g, dtype=torch.float32) for g in generators]
         return torch.stack(items).to(self.device)
@@ -276,6 +280,7 @@ class AudioLDM:
         progress: Progress | None = None,
     ) -> torch.Tensor:
         """Run the reverse process from `x` (at timesteps[0]) to a clean latent."""
+
         def unet(x: torch.Tensor, t: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
             with self.autocast():
                 return self.unet(x, t, emb).float()
@@ -286,7 +291,11 @@ class AudioLDM:
         def noise(_: torch.Tensor) -> torch.Tensor:
             return self.noise_like(shape, generators)
 
-        kwargs: dict[str, Any] = {"noise": noise, "before_model": before_model, "callback": progress}
+        kwargs: dict[str, Any] = {
+            "noise": noise,
+            "before_model": before_model,
+            "callback": progress,
+        }
         if sampler == "ddim":
             kwargs["eta"] = eta
         return SAMPLERS[sampler](model, x, timesteps, self.alphas_cumprod, **kwargs)
@@ -357,11 +366,15 @@ class AudioLDM:
         request = self._common(duration, steps, guidance_scale, sampler, eta, candidates)
         if prompt is None and audio_prompt is None:
             raise InvalidInputError("give a prompt or an audio prompt")
-        prompts = check_prompts(prompt if prompt is not None else "", allow_empty=audio_prompt is not None)
+        prompts = check_prompts(
+            prompt if prompt is not None else "", allow_empty=audio_prompt is not None
+        )
         num_samples = round(request["duration"] * self.sample_rate)
         cond = self.embed_text(prompts)
         if audio_prompt is not None:
-            cond = audio_condition(self, cond, prompts, audio_prompt, audio_prompt_sample_rate, audio_prompt_weight)
+            cond = audio_condition(
+                self, cond, prompts, audio_prompt, audio_prompt_sample_rate, audio_prompt_weight
+            )
         return self.run(
             prompts,
             cond,
@@ -385,7 +398,9 @@ class AudioLDM:
 
         return inpaint(self, audio, prompt, **kwargs)
 
-    def super_resolve(self, audio: Any, prompt: str | Sequence[str] = "", **kwargs: Any) -> GenerationOutput:
+    def super_resolve(
+        self, audio: Any, prompt: str | Sequence[str] = "", **kwargs: Any
+    ) -> GenerationOutput:
         from clapldm.editing import super_resolve
 
         return super_resolve(self, audio, prompt, **kwargs)
@@ -428,7 +443,8 @@ class AudioLDM:
         num_samples: int,
         request: dict[str, Any],
         *,
-        start: Callable[[torch.Tensor, list[torch.Generator]], tuple[torch.Tensor, list[int]]] | None,
+        start: Callable[[torch.Tensor, list[torch.Generator]], tuple[torch.Tensor, list[int]]]
+        | None,
         latents: torch.Tensor | None,
         mode: str,
         before_model: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
@@ -453,7 +469,9 @@ class AudioLDM:
         if len(negatives) != count:
             raise InvalidInputError(f"got {len(negatives)} negative prompts for {count} prompts")
         if n > 1 and not self.has_audio_tower():
-            raise InvalidInputError("candidates > 1 needs a CLAP with an audio tower; this model has none")
+            raise InvalidInputError(
+                "candidates > 1 needs a CLAP with an audio tower; this model has none"
+            )
         seeds = resolve_seeds(seed, count)
         generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
         item_generators = [generators[i] for i in range(count) for _ in range(n)]
@@ -469,7 +487,9 @@ class AudioLDM:
                 raise InvalidInputError("latents cannot be combined with candidates > 1")
             expected = (count, *shape)
             if tuple(latents.shape) != expected:
-                raise InvalidInputError(f"latents must have shape {expected}, got {tuple(latents.shape)}")
+                raise InvalidInputError(
+                    f"latents must have shape {expected}, got {tuple(latents.shape)}"
+                )
             noise = latents.to(self.device, torch.float32)
         x = noise
         if start is not None:
@@ -496,7 +516,10 @@ class AudioLDM:
         if postprocess is not None:
             audio = postprocess(audio, index)
         scores = self._scores(audio, cond_items)
-        keep = [i * n + int(np.argmax(np.nan_to_num(scores[i * n : (i + 1) * n], nan=-2.0))) for i in range(count)]
+        keep = [
+            i * n + int(np.argmax(np.nan_to_num(scores[i * n : (i + 1) * n], nan=-2.0)))
+            for i in range(count)
+        ]
         settings = {
             "mode": mode,
             "model": self.name,
@@ -530,7 +553,9 @@ def check_device(device: str | torch.device) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError):
-        raise InvalidInputError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+        raise InvalidInputError(
+            f"unknown device {device!r}; use cpu, cuda, cuda:N or mps"
+        ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidInputError("device 'cuda' asked for, but no CUDA GPU is available")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
@@ -545,13 +570,19 @@ def check_components(pipe: AudioLDM) -> None:
     mel, vae, unet, voc = pipe.mel_config, pipe.vae.config, pipe.unet.config, pipe.vocoder.config
     problems = []
     if voc.num_mels != mel.n_mels:
-        problems.append(f"vocoder expects {voc.num_mels} mel bins but the mel config has {mel.n_mels}")
+        problems.append(
+            f"vocoder expects {voc.num_mels} mel bins but the mel config has {mel.n_mels}"
+        )
     if voc.hop_length != mel.hop_length:
         problems.append(f"vocoder hop {voc.hop_length} != mel hop {mel.hop_length}")
     if unet.in_channels != vae.z_channels or unet.out_channels != vae.z_channels:
-        problems.append(f"UNet channels {unet.in_channels}/{unet.out_channels} != VAE latent channels {vae.z_channels}")
+        problems.append(
+            f"UNet channels {unet.in_channels}/{unet.out_channels} != VAE latent channels {vae.z_channels}"
+        )
     if unet.cond_dim != pipe.clap.embed_dim:
-        problems.append(f"UNet condition size {unet.cond_dim} != CLAP embedding size {pipe.clap.embed_dim}")
+        problems.append(
+            f"UNet condition size {unet.cond_dim} != CLAP embedding size {pipe.clap.embed_dim}"
+        )
     factor = 2 ** (len(vae.ch_mult) - 1)
     if mel.n_mels % factor:
         problems.append(f"{mel.n_mels} mel bins are not divisible by the VAE factor {factor}")

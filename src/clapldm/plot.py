@@ -22,12 +22,22 @@ def save_spectrogram(path: Path, audio: np.ndarray, sample_rate: int, title: str
     from clapldm.audio.mel import MelFrontEnd
 
     hop = max(1, sample_rate // 100)
-    config = MelConfig(sample_rate=sample_rate, hop_length=hop, n_mels=80, f_max=sample_rate / 2, normalize_waveform=False)
+    config = MelConfig(
+        sample_rate=sample_rate,
+        hop_length=hop,
+        n_mels=80,
+        f_max=sample_rate / 2,
+        normalize_waveform=False,
+    )
     with torch.no_grad():
-        mel = MelFrontEnd(config)(torch.from_numpy(np.asarray(audio, dtype=np.float32))[None])[0].numpy()
+        mel = MelFrontEnd(config)(torch.from_numpy(np.asarray(audio, dtype=np.float32))[None])[
+            0
+        ].numpy()
     fig, ax = plt.subplots(figsize=(8, 3), dpi=100)
     seconds = len(audio) / sample_rate
-    ax.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0.0, seconds, 0.0, mel.shape[1]))
+    ax.imshow(
+        mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0.0, seconds, 0.0, mel.shape[1])
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel bin")
     if title:

@@ -54,7 +54,9 @@ def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None)
     return data
 
 
-def recipe_tags(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None) -> dict[str, str]:
+def recipe_tags(
+    pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None
+) -> dict[str, str]:
     """The recipe as string tags (JSON-encoded values)."""
     return {"clapldm": json.dumps(recipe(pipe, out, index, extra), sort_keys=True)}
 
@@ -63,7 +65,9 @@ def read_file_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     tags = read_tags(path)
     text = tags.get("clapldm")
     if not text:
-        raise InvalidInputError(f"{path}: holds no clapldm recipe (not made by clapldm, or tags stripped)")
+        raise InvalidInputError(
+            f"{path}: holds no clapldm recipe (not made by clapldm, or tags stripped)"
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError:
@@ -77,7 +81,9 @@ def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Keyword arguments for `AudioLDM.generate` (plus "prompt" and "model_path")."""
     data = read_file_recipe(path)
     if data.get("mode", "generate") != "generate":
-        raise InvalidInputError(f"{path}: was made by '{data.get('mode')}'; --from reproduces generate only")
+        raise InvalidInputError(
+            f"{path}: was made by '{data.get('mode')}'; --from reproduces generate only"
+        )
     kwargs = {key: data[key] for key in REPRODUCIBLE if key in data}
     kwargs["seed"] = int(data["seed"])
     kwargs["prompt"] = data["prompt"]

@@ -41,8 +41,9 @@ def test_original_ckpt_imports_and_generates_identically(tmp_path) -> None:  # t
     pipe = tiny_pipeline()
     torch.save({"state_dict": original_state(pipe), "global_step": 1}, tmp_path / "tiny.ckpt")
     tokenizer = byte_level_roberta_tokenizer(tmp_path / "tokenizer")
-    imported = AudioLDM.from_pretrained(tmp_path / "tiny.ckpt", tokenizer=tokenizer, head_dim=8,
-                                        norm_groups=(8, 4))
+    imported = AudioLDM.from_pretrained(
+        tmp_path / "tiny.ckpt", tokenizer=tokenizer, head_dim=8, norm_groups=(8, 4)
+    )
     for name in ("unet", "vae", "vocoder"):
         ours, theirs = getattr(pipe, name).state_dict(), getattr(imported, name).state_dict()
         assert set(ours) == set(theirs)

@@ -55,7 +55,9 @@ def test_ddim_eta_one_is_stochastic_and_correct() -> None:
     grid = schedule.ddim_timesteps(250)
     a = float(ALPHAS[grid[0]])
     x = a**0.5 * MU + (a * STD**2 + 1 - a) ** 0.5 * torch.randn(20000, generator=gen)
-    out = sample_ddim(exact_eps, x, grid, ALPHAS, eta=1.0, noise=lambda v: torch.randn(v.shape, generator=gen))
+    out = sample_ddim(
+        exact_eps, x, grid, ALPHAS, eta=1.0, noise=lambda v: torch.randn(v.shape, generator=gen)
+    )
     assert out.mean().item() == pytest.approx(MU, abs=0.03)
     assert out.std().item() == pytest.approx(STD, abs=0.03)
 
@@ -75,8 +77,13 @@ def _model(x: torch.Tensor, t: int) -> torch.Tensor:
 def test_ddim_matches_diffusers_ddim_scheduler(eta: float) -> None:
     diffusers = pytest.importorskip("diffusers")
     scheduler = diffusers.DDIMScheduler(
-        beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear", clip_sample=False,
-        set_alpha_to_one=False, steps_offset=1, num_train_timesteps=1000,
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        num_train_timesteps=1000,
     )
     scheduler.set_timesteps(10)
     x = torch.randn(2, 4, 8, 4, generator=torch.Generator().manual_seed(0))
@@ -91,8 +98,14 @@ def test_ddim_matches_diffusers_ddim_scheduler(eta: float) -> None:
 def test_dpmpp_2m_matches_diffusers_dpm_solver() -> None:
     diffusers = pytest.importorskip("diffusers")
     scheduler = diffusers.DPMSolverMultistepScheduler(
-        beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear", num_train_timesteps=1000,
-        algorithm_type="dpmsolver++", solver_order=2, solver_type="midpoint", lower_order_final=True,
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        num_train_timesteps=1000,
+        algorithm_type="dpmsolver++",
+        solver_order=2,
+        solver_type="midpoint",
+        lower_order_final=True,
         final_sigmas_type="zero",
     )
     for steps in (6, 20):

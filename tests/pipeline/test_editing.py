@@ -18,7 +18,9 @@ RATE = 16000
 
 def clip(seconds: float = 1.0, rate: int = RATE, channels: int = 1) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
-    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    wave = 0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * np.random.default_rng(0).standard_normal(
+        len(t)
+    )
     wave = wave.astype(np.float32)
     return np.stack([wave] * channels, axis=1) if channels > 1 else wave
 
@@ -38,9 +40,13 @@ class LatentSpy:
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp-2m"])
-def test_transfer_strength_selects_the_reference_timesteps(tiny_pipe: AudioLDM, sampler: str) -> None:
+def test_transfer_strength_selects_the_reference_timesteps(
+    tiny_pipe: AudioLDM, sampler: str
+) -> None:
     steps = 10
-    out = tiny_pipe.transfer(clip(), "a bell", strength=0.5, steps=steps, seed=0, sampler=sampler, sample_rate=RATE)
+    out = tiny_pipe.transfer(
+        clip(), "a bell", strength=0.5, steps=steps, seed=0, sampler=sampler, sample_rate=RATE
+    )
     grid = tiny_pipe.timesteps(sampler, steps)
     t_enc = int(0.5 * steps)
     # the reference decodes ddim_timesteps[:t_enc] flipped: the t_enc lowest grid points
@@ -50,7 +56,9 @@ def test_transfer_strength_selects_the_reference_timesteps(tiny_pipe: AudioLDM, 
     assert out.audio.shape == (1, RATE)
 
 
-def test_transfer_strength_near_zero_returns_the_input_latent(tiny_pipe: AudioLDM, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_transfer_strength_near_zero_returns_the_input_latent(
+    tiny_pipe: AudioLDM, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     spy = LatentSpy(tiny_pipe, monkeypatch)
     tiny_pipe.transfer(clip(), "a bell", strength=0.01, steps=10, seed=0, sample_rate=RATE)
     x0, _ = encode_input(tiny_pipe, clip())
@@ -58,7 +66,9 @@ def test_transfer_strength_near_zero_returns_the_input_latent(tiny_pipe: AudioLD
 
 
 def test_transfer_strength_one_equals_generate(tiny_pipe: AudioLDM) -> None:
-    a = tiny_pipe.transfer(clip(), "a bell", strength=1.0, steps=4, seed=3, sampler="ddim", sample_rate=RATE)
+    a = tiny_pipe.transfer(
+        clip(), "a bell", strength=1.0, steps=4, seed=3, sampler="ddim", sample_rate=RATE
+    )
     b = tiny_pipe.generate("a bell", duration=1.0, steps=4, seed=3, sampler="ddim")
     np.testing.assert_array_equal(a.audio, b.audio)
 
@@ -72,7 +82,9 @@ def test_transfer_rejects_bad_strength(tiny_pipe: AudioLDM, bad: float) -> None:
 def test_inpaint_keeps_latent_and_waveform(tiny_pipe: AudioLDM, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     spy = LatentSpy(tiny_pipe, monkeypatch)
     wave = clip(1.0)
-    out = tiny_pipe.inpaint(wave, "a dog barking", regions=[(0.4, 0.6)], sample_rate=RATE, steps=4, seed=1)
+    out = tiny_pipe.inpaint(
+        wave, "a dog barking", regions=[(0.4, 0.6)], sample_rate=RATE, steps=4, seed=1
+    )
     x0, _ = encode_input(tiny_pipe, wave)
     mask = time_mask(tiny_pipe, [(0.4, 0.6)], x0.shape).expand_as(x0)
     final = spy.latents[0]
@@ -88,8 +100,17 @@ def test_masked_loop_equals_reference_algorithm(tiny_pipe: AudioLDM, monkeypatch
     """paste_back=False: our loop == re-noise known region and mix before each model call."""
     spy = LatentSpy(tiny_pipe, monkeypatch)
     wave, steps, seed = clip(1.0), 4, 5
-    tiny_pipe.inpaint(wave, "rain", regions=[(0.2, 0.5)], sample_rate=RATE, steps=steps, seed=seed,
-                      sampler="ddim", paste_back=False, guidance_scale=2.5)
+    tiny_pipe.inpaint(
+        wave,
+        "rain",
+        regions=[(0.2, 0.5)],
+        sample_rate=RATE,
+        steps=steps,
+        seed=seed,
+        sampler="ddim",
+        paste_back=False,
+        guidance_scale=2.5,
+    )
     x0, _ = encode_input(tiny_pipe, wave)
     mask = time_mask(tiny_pipe, [(0.2, 0.5)], x0.shape)
     generator = torch.Generator().manual_seed(seed)
@@ -101,7 +122,9 @@ def test_masked_loop_equals_reference_algorithm(tiny_pipe: AudioLDM, monkeypatch
     grid = schedule.ddim_timesteps(steps)
     with torch.no_grad():
         for i, t in enumerate(grid):
-            known = schedule.q_sample(x0, torch.randn(x0.shape[1:], generator=generator)[None], t, alphas)
+            known = schedule.q_sample(
+                x0, torch.randn(x0.shape[1:], generator=generator)[None], t, alphas
+            )
             x = mask * known + (1 - mask) * x
             eps = model(x, t)
             a = float(alphas[t])
@@ -113,8 +136,13 @@ def test_masked_loop_equals_reference_algorithm(tiny_pipe: AudioLDM, monkeypatch
 
 @pytest.mark.parametrize(
     "regions,match",
-    [([(0.5, 2.0)], "outside"), ([(0.6, 0.4)], "reversed"), ([(0.1, 0.5), (0.4, 0.7)], "overlap"),
-     ([], "at least one"), ([(-0.1, 0.2)], "outside")],
+    [
+        ([(0.5, 2.0)], "outside"),
+        ([(0.6, 0.4)], "reversed"),
+        ([(0.1, 0.5), (0.4, 0.7)], "overlap"),
+        ([], "at least one"),
+        ([(-0.1, 0.2)], "outside"),
+    ],
 )
 def test_inpaint_rejects_bad_regions(tiny_pipe: AudioLDM, regions: list, match: str) -> None:
     with pytest.raises(InvalidInputError, match=match):
@@ -130,7 +158,9 @@ def band_energy(wave: np.ndarray, low: float, high: float) -> np.ndarray:
 def test_super_resolution_keeps_low_band_fills_high_band(tiny_pipe: AudioLDM, tmp_path) -> None:  # type: ignore[no-untyped-def]
     low_rate = 8000
     t = np.arange(low_rate) / low_rate
-    narrow = (0.3 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 1200 * t)).astype(np.float32)
+    narrow = (0.3 * np.sin(2 * np.pi * 300 * t) + 0.1 * np.sin(2 * np.pi * 1200 * t)).astype(
+        np.float32
+    )
     sf.write(tmp_path / "narrow.wav", narrow, low_rate)
     out = tiny_pipe.super_resolve(str(tmp_path / "narrow.wav"), "", cutoff_hz=4000, steps=3, seed=0)
     assert out.sample_rate == RATE and out.audio.shape == (1, RATE)
@@ -140,7 +170,10 @@ def test_super_resolution_keeps_low_band_fills_high_band(tiny_pipe: AudioLDM, tm
     upsampled = read_audio(tmp_path / "narrow.wav", RATE)
     below_out, below_in = band_energy(out.audio[0], 0, 3900), band_energy(upsampled, 0, 3900)
     assert np.abs(below_out - below_in).max() <= 1e-3 * below_in.max()
-    assert band_energy(out.audio[0], 4100, 8000).sum() > 10 * band_energy(upsampled, 4100, 8000).sum() + 1e-3
+    assert (
+        band_energy(out.audio[0], 4100, 8000).sum()
+        > 10 * band_energy(upsampled, 4100, 8000).sum() + 1e-3
+    )
 
 
 def test_super_resolution_rejects_cutoff_at_nyquist(tiny_pipe: AudioLDM) -> None:
@@ -150,8 +183,9 @@ def test_super_resolution_rejects_cutoff_at_nyquist(tiny_pipe: AudioLDM) -> None
 
 def test_extend_exact_length_and_first_window_kept(tiny_pipe: AudioLDM) -> None:
     wave = clip(0.5)
-    out = tiny_pipe.extend(wave, "rain", total_duration=1.7, window=0.8, overlap=0.3, sample_rate=RATE,
-                           steps=2, seed=0)
+    out = tiny_pipe.extend(
+        wave, "rain", total_duration=1.7, window=0.8, overlap=0.3, sample_rate=RATE, steps=2, seed=0
+    )
     assert out.audio.shape == (1, round(1.7 * RATE))
     np.testing.assert_allclose(out.audio[0, : len(wave)], wave, atol=1e-6)
     assert out.settings["windows"] >= 2
@@ -159,15 +193,30 @@ def test_extend_exact_length_and_first_window_kept(tiny_pipe: AudioLDM) -> None:
 
 def test_audio_prompt_conditions_generation(tiny_pipe: AudioLDM) -> None:
     text = tiny_pipe.generate("rain", duration=0.3, steps=2, seed=0)
-    audio = tiny_pipe.generate(None, duration=0.3, steps=2, seed=0, audio_prompt=clip(), audio_prompt_sample_rate=RATE)
-    mixed = tiny_pipe.generate("rain", duration=0.3, steps=2, seed=0, audio_prompt=clip(),
-                               audio_prompt_sample_rate=RATE, audio_prompt_weight=0.5)
+    audio = tiny_pipe.generate(
+        None, duration=0.3, steps=2, seed=0, audio_prompt=clip(), audio_prompt_sample_rate=RATE
+    )
+    mixed = tiny_pipe.generate(
+        "rain",
+        duration=0.3,
+        steps=2,
+        seed=0,
+        audio_prompt=clip(),
+        audio_prompt_sample_rate=RATE,
+        audio_prompt_weight=0.5,
+    )
     assert not np.allclose(text.audio, audio.audio) and not np.allclose(mixed.audio, audio.audio)
 
 
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp-2m"])
 def test_every_mode_runs_with_every_sampler(tiny_pipe: AudioLDM, sampler: str) -> None:
-    common = {"steps": 2, "seed": 1, "sampler": sampler, "candidates": 2, "negative_prompt": "noise"}
+    common = {
+        "steps": 2,
+        "seed": 1,
+        "sampler": sampler,
+        "candidates": 2,
+        "negative_prompt": "noise",
+    }
     stereo_48k = clip(0.6, rate=48000, channels=2)
     for out in (
         tiny_pipe.transfer(stereo_48k, "a bell", strength=0.6, sample_rate=48000, **common),

@@ -32,9 +32,13 @@ def test_same_seed_identical_different_seed_differs(tiny_pipe: AudioLDM) -> None
 @pytest.mark.parametrize("sampler", ["ddim", "dpmpp-2m"])
 def test_batch_equals_items_run_alone(tiny_pipe: AudioLDM, sampler: str) -> None:
     prompts = ["a dog barking", "rain on a roof", "a bell"]
-    batch = tiny_pipe.generate(prompts, duration=0.3, steps=3, seed=[5, 9, 11], sampler=sampler, eta=0.5)
+    batch = tiny_pipe.generate(
+        prompts, duration=0.3, steps=3, seed=[5, 9, 11], sampler=sampler, eta=0.5
+    )
     for i, prompt in enumerate(prompts):
-        alone = tiny_pipe.generate(prompt, duration=0.3, steps=3, seed=[5, 9, 11][i], sampler=sampler, eta=0.5)
+        alone = tiny_pipe.generate(
+            prompt, duration=0.3, steps=3, seed=[5, 9, 11][i], sampler=sampler, eta=0.5
+        )
         # batched convolutions may round differently in the last bit
         np.testing.assert_allclose(batch.audio[i], alone.audio[0], atol=1e-5, rtol=0)
     assert batch.seeds == [5, 9, 11]
@@ -58,7 +62,9 @@ def test_candidates_keep_the_best_clap_score(tiny_pipe: AudioLDM) -> None:
 
 def test_negative_prompt_changes_output(tiny_pipe: AudioLDM) -> None:
     plain = tiny_pipe.generate("wind", duration=0.3, steps=2, seed=1)
-    negative = tiny_pipe.generate("wind", duration=0.3, steps=2, seed=1, negative_prompt="low quality")
+    negative = tiny_pipe.generate(
+        "wind", duration=0.3, steps=2, seed=1, negative_prompt="low quality"
+    )
     assert not np.allclose(plain.audio, negative.audio)
 
 

@@ -11,7 +11,9 @@ from clapldm.errors import ModelLoadError
 BUNDLED = Path(__file__).resolve().parent.parent / "bundled" / "clapldm-mini"
 
 
-def load_pipeline(model: str | os.PathLike[str] | None = None, device: str = "cpu", **kwargs: Any) -> Any:
+def load_pipeline(
+    model: str | os.PathLike[str] | None = None, device: str = "cpu", **kwargs: Any
+) -> Any:
     """Native folder, diffusers AudioLDM folder, original `.ckpt`, or hub id -> AudioLDM.
 
     With `model=None` the bundled clapldm-mini is loaded.

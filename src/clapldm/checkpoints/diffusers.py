@@ -30,7 +30,9 @@ def is_diffusers_folder(path: Path) -> bool:
     if not index.is_file():
         return False
     try:
-        return json.loads(index.read_text(encoding="utf-8")).get("_class_name") == "AudioLDMPipeline"
+        return (
+            json.loads(index.read_text(encoding="utf-8")).get("_class_name") == "AudioLDMPipeline"
+        )
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -57,7 +59,9 @@ def read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
             except Exception as exc:  # noqa: BLE001 - any unpickling failure is a refusal
-                raise ModelLoadError(f"{path}: refused or unreadable ({str(exc).splitlines()[0][:200]})") from None
+                raise ModelLoadError(
+                    f"{path}: refused or unreadable ({str(exc).splitlines()[0][:200]})"
+                ) from None
             return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     raise ModelLoadError(f"{folder}: no weights file ({', '.join(WEIGHT_FILES)})")
 
@@ -92,7 +96,9 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
     for part in ("unet", "vae", "text_encoder", "tokenizer", "vocoder"):
         if not (folder / part).is_dir():
             raise ModelLoadError(f"{folder}: diffusers component folder '{part}' is missing")
-    vae_config, vae_state = vae_from_diffusers(read_json(folder / "vae" / "config.json"), read_state_dict(folder / "vae"))
+    vae_config, vae_state = vae_from_diffusers(
+        read_json(folder / "vae" / "config.json"), read_state_dict(folder / "vae")
+    )
     vae = AutoencoderKL(vae_config)
     load_into(vae, vae_state, folder / "vae")
 
@@ -101,7 +107,9 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
     load_into(unet, read_state_dict(folder / "unet"), folder / "unet")
 
     vocoder_json = read_json(folder / "vocoder" / "config.json")
-    vocoder_config, vocoder_state = vocoder_from_speecht5(vocoder_json, read_state_dict(folder / "vocoder"))
+    vocoder_config, vocoder_state = vocoder_from_speecht5(
+        vocoder_json, read_state_dict(folder / "vocoder")
+    )
     vocoder = HifiGan(vocoder_config)
     load_into(vocoder, vocoder_state, folder / "vocoder")
 
@@ -113,7 +121,11 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
         f_max=min(8000.0, sample_rate / 2),
     )
     scheduler_path = folder / "scheduler" / "scheduler_config.json"
-    scheduler = scheduler_from_diffusers(read_json(scheduler_path)) if scheduler_path.is_file() else SchedulerConfig()
+    scheduler = (
+        scheduler_from_diffusers(read_json(scheduler_path))
+        if scheduler_path.is_file()
+        else SchedulerConfig()
+    )
     clap = LaionClap.from_diffusers(folder / "text_encoder", folder / "tokenizer")
     heads = unet_json.get("num_attention_heads") or unet_json.get("attention_head_dim")
     pipeline_config = PipelineConfig(
@@ -122,7 +134,9 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
         source="diffusers",
         extra={"attention_heads": heads, "head_split": "as stated by the diffusers config"},
     )
-    return AudioLDM(clap, vae, unet, vocoder, mel, scheduler, pipeline_config, device=device, name=folder.name)
+    return AudioLDM(
+        clap, vae, unet, vocoder, mel, scheduler, pipeline_config, device=device, name=folder.name
+    )
 
 
 def diffusers_latent_frames(duration: float, vae_factor: int, sample_rate: int, hop: int) -> int:

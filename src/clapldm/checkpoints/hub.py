@@ -19,9 +19,24 @@ def download(repo_id: str) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise ModelLoadError(f"model {repo_id!r}: huggingface_hub is not installed, cannot download it") from None
+        raise ModelLoadError(
+            f"model {repo_id!r}: huggingface_hub is not installed, cannot download it"
+        ) from None
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model", "*/*.json", "*/*.txt", "*/*.safetensors"]))
+        return Path(
+            snapshot_download(
+                repo_id,
+                allow_patterns=[
+                    "*.json",
+                    "*.txt",
+                    "*.safetensors",
+                    "*.model",
+                    "*/*.json",
+                    "*/*.txt",
+                    "*/*.safetensors",
+                ],
+            )
+        )
     except Exception as exc:  # noqa: BLE001 - network/auth/hub errors all mean "cannot download"
         reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ModelLoadError(

@@ -17,7 +17,9 @@ from clapldm.errors import ModelLoadError
 
 def unet_config_from_diffusers(config: dict[str, Any]) -> UNetConfig:
     """Read a diffusers UNet config.json as an AudioLDM UNet, refusing what it cannot be."""
-    if config.get("class_embed_type") != "simple_projection" or not config.get("class_embeddings_concat"):
+    if config.get("class_embed_type") != "simple_projection" or not config.get(
+        "class_embeddings_concat"
+    ):
         raise ModelLoadError(
             "diffusers UNet is not an AudioLDM UNet: needs class_embed_type='simple_projection' "
             "and class_embeddings_concat=true"
@@ -30,7 +32,11 @@ def unet_config_from_diffusers(config: dict[str, Any]) -> UNetConfig:
         raise ModelLoadError(f"block_out_channels {channels} are not multiples of {base}")
     levels = len(channels)
     heads_value = config.get("num_attention_heads") or config.get("attention_head_dim") or 8
-    heads = tuple(heads_value) if isinstance(heads_value, (list, tuple)) else (int(heads_value),) * levels
+    heads = (
+        tuple(heads_value)
+        if isinstance(heads_value, (list, tuple))
+        else (int(heads_value),) * levels
+    )
     layers = config.get("layers_per_block", 2)
     if not isinstance(layers, int):
         raise ModelLoadError("per-level layers_per_block is not supported")
@@ -132,7 +138,9 @@ def original_unet_key_map(cfg: UNetConfig) -> dict[str, str]:
             mapping[f"down_blocks.{level}.resnets.{j}"] = f"input_blocks.{k}.0"
             mapping[f"down_blocks.{level}.attentions.{j}"] = f"input_blocks.{k}.1"
         if level < levels - 1:
-            mapping[f"down_blocks.{level}.downsamplers.0.conv"] = f"input_blocks.{(level + 1) * (per + 1)}.0.op"
+            mapping[f"down_blocks.{level}.downsamplers.0.conv"] = (
+                f"input_blocks.{(level + 1) * (per + 1)}.0.op"
+            )
     for i, level in enumerate(reversed(range(levels))):
         for j in range(per + 1):
             k = i * (per + 1) + j
@@ -172,20 +180,28 @@ def unet_from_original(
             continue
         out[key] = state_dict[source]
     if missing:
-        raise ModelLoadError(f"original UNet weights lack {len(missing)} tensors, e.g. {missing[:3]}")
+        raise ModelLoadError(
+            f"original UNet weights lack {len(missing)} tensors, e.g. {missing[:3]}"
+        )
     unused = set(state_dict) - {_original_name(k, mapping) for k in our_keys}
     if unused:
-        raise ModelLoadError(f"original UNet has {len(unused)} unexpected tensors, e.g. {sorted(unused)[:3]}")
+        raise ModelLoadError(
+            f"original UNet has {len(unused)} unexpected tensors, e.g. {sorted(unused)[:3]}"
+        )
     return out
 
 
-def unet_to_original(state_dict: dict[str, torch.Tensor], cfg: UNetConfig) -> dict[str, torch.Tensor]:
+def unet_to_original(
+    state_dict: dict[str, torch.Tensor], cfg: UNetConfig
+) -> dict[str, torch.Tensor]:
     """Inverse of `unet_from_original` (used to write original-layout test checkpoints)."""
     mapping = original_unet_key_map(cfg)
     return {_original_name(k, mapping): v for k, v in state_dict.items()}
 
 
-def unet_config_from_original(state_dict: dict[str, torch.Tensor], head_dim: int | None = None) -> UNetConfig:
+def unet_config_from_original(
+    state_dict: dict[str, torch.Tensor], head_dim: int | None = None
+) -> UNetConfig:
     """Infer an AudioLDM UNet config from original-layout tensor shapes.
 
     Head counts are not stored in weights: the original fixes the head *dimension* (32 for
@@ -209,7 +225,11 @@ def unet_config_from_original(state_dict: dict[str, torch.Tensor], head_dim: int
         if m:
             attn.add(int(m.group(1)))
             depth = max(depth, int(m.group(2)) + 1)
-    downs = sorted(int(m.group(1)) for k in state_dict if (m := re.match(r"input_blocks\.(\d+)\.0\.op\.weight$", k)))
+    downs = sorted(
+        int(m.group(1))
+        for k in state_dict
+        if (m := re.match(r"input_blocks\.(\d+)\.0\.op\.weight$", k))
+    )
     per = downs[0] - 1 if downs else len(blocks)
     levels = len(downs) + 1
     mult = []

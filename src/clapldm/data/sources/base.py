@@ -142,9 +142,16 @@ class Copyright:
         found = None
         for globs, lic in self.stanzas:
             for g in globs:
-                if g == "*" or fnmatch.fnmatch(rel, "*" + g) or fnmatch.fnmatch(rel, "*/" + g):
+                if g == "*" or any(fnmatch.fnmatch(rel, "*/" + t) or rel == t for t in _suffixes(g)):
                     found = lic
         return found or self.default
+
+
+def _suffixes(glob: str) -> list[str]:
+    """The glob and its tails of at least two components: upstream "share/game/Data/Sounds/*"
+    also matches the installed "usr/share/games/game/Data/Sounds/x.ogg"."""
+    parts = glob.split("/")
+    return ["/".join(parts[i:]) for i in range(0, max(1, len(parts) - 1))]
 
 
 def copyright_for(root: Path, package: str, default: str) -> Copyright:
