@@ -8,7 +8,7 @@ import torch
 
 from clapldm import AudioLDM
 from clapldm.checkpoints.keys_unet import unet_config_to_diffusers
-from clapldm.config import UNetConfig
+from clapldm.debug import tiny_configs
 
 diffusers = pytest.importorskip("diffusers")
 transformers = pytest.importorskip("transformers")
@@ -32,17 +32,7 @@ def build_diffusers_pipeline(folder):  # type: ignore[no-untyped-def]
         up_block_types=("UpDecoderBlock2D",) * 2,
         scaling_factor=0.9,
     )
-    unet_cfg = UNetConfig(
-        in_channels=4,
-        out_channels=4,
-        model_channels=16,
-        channel_mult=(1, 2),
-        num_res_blocks=1,
-        attention_levels=(1,),
-        heads=(2, 2),
-        cond_dim=16,
-        norm_groups=8,
-    )
+    unet_cfg = tiny_configs()[2].replace(heads=(2, 2))  # diffusers-style: same head count everywhere
     unet = diffusers.UNet2DConditionModel(**unet_config_to_diffusers(unet_cfg))
     vocoder = transformers.SpeechT5HifiGan(
         transformers.SpeechT5HifiGanConfig(

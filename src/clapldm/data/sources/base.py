@@ -116,8 +116,9 @@ def unpack_deb(deb: Path, dest: Path) -> Path:
 class Copyright:
     """Minimal reader of a Debian (DEP-5) copyright file: Files globs -> License short name.
 
-    Installed paths differ from upstream paths, so a glob matches when it matches any suffix
-    of the installed path; the last matching stanza wins, as in DEP-5.
+    Installed paths differ from upstream paths, so a glob (or its tail of two or more literal
+    components) matches when it matches a suffix of the installed path; of several matching
+    stanzas the most specific glob wins (the later one on a tie, as in DEP-5).
     """
 
     def __init__(self, path: Path | None, default: str):
@@ -139,11 +140,13 @@ class Copyright:
 
     def license_for(self, rel_path: str) -> str:
         rel = rel_path.replace(os.sep, "/")
-        found = None
+        found, best = None, -1
         for globs, lic in self.stanzas:
             for g in globs:
                 if g == "*" or any(fnmatch.fnmatch(rel, "*/" + t) or rel == t for t in _suffixes(g)):
-                    found = lic
+                    score = len(g.replace("*", ""))  # upstream and installed paths differ: most specific wins
+                    if score >= best:
+                        found, best = lic, score
         return found or self.default
 
 
@@ -151,7 +154,8 @@ def _suffixes(glob: str) -> list[str]:
     """The glob and its tails of at least two components: upstream "share/game/Data/Sounds/*"
     also matches the installed "usr/share/games/game/Data/Sounds/x.ogg"."""
     parts = glob.split("/")
-    return ["/".join(parts[i:]) for i in range(0, max(1, len(parts) - 1))]
+    tails = ["/".join(parts[i:]) for i in range(len(parts))]
+    return [t for i, t in enumerate(tails) if i == 0 or sum("*" not in p for p in parts[i:]) >= 2]
 
 
 def copyright_for(root: Path, package: str, default: str) -> Copyright:
