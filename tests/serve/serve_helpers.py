@@ -31,7 +31,9 @@ def files_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def wait_for(client: Any, job_id: str, timeout: float = 30.0, states: tuple[str, ...] = FINISHED) -> dict[str, Any]:
+def wait_for(
+    client: Any, job_id: str, timeout: float = 30.0, states: tuple[str, ...] = FINISHED
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status = client.get(f"/v1/jobs/{job_id}").json()
@@ -79,7 +81,9 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, daemon=True
+        )
 
     def __enter__(self) -> LiveServer:
         self.thread.start()

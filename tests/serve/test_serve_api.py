@@ -40,7 +40,9 @@ def test_openapi_schema_validates(client: Any) -> None:
         assert "post" in paths[path]
     assert {"get", "delete"} <= set(paths["/v1/jobs/{job_id}"])
     assert "get" in paths["/v1/jobs/{job_id}/audio"] and "get" in paths["/health"]
-    upload = paths["/v1/transfer"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    upload = paths["/v1/transfer"]["post"]["requestBody"]["content"]["multipart/form-data"][
+        "schema"
+    ]
     assert upload["properties"]["audio"]["format"] == "binary" and "audio" in upload["required"]
 
 
@@ -69,7 +71,11 @@ def test_generate_lifecycle_files_and_recipe(client: Any, out_dir: Path) -> None
     written = files_in(out_dir)
     assert [p.name for p in written] == sorted([f"{job['id']}.png", f"{job['id']}.wav"])
     recipe = read_file_recipe(out_dir / f"{job['id']}.wav")
-    assert recipe["prompt"] == "a dog barks" and recipe["seed"] == 1234 and recipe["mode"] == "generate"
+    assert (
+        recipe["prompt"] == "a dog barks"
+        and recipe["seed"] == 1234
+        and recipe["mode"] == "generate"
+    )
     assert recipe["steps"] == 2 and recipe["model"] == "tiny-random"
 
 
@@ -82,7 +88,9 @@ def test_same_seed_same_audio_and_random_seed_reported(client: Any) -> None:
     np.testing.assert_array_equal(a, b)
     assert first["result"]["spectrogram_url"] is None
 
-    drawn = client.post("/v1/generate", json={"prompt": "rain", "spectrogram": False, **FAST}).json()
+    drawn = client.post(
+        "/v1/generate", json={"prompt": "rain", "spectrogram": False, **FAST}
+    ).json()
     assert isinstance(drawn["seed"], int)  # drawn by the server, shown before the job runs
     assert wait_for(client, drawn["id"])["result"]["seed"] == drawn["seed"]
 
@@ -91,11 +99,17 @@ def test_same_seed_same_audio_and_random_seed_reported(client: Any) -> None:
     ("mode", "fields", "setting"),
     [
         ("transfer", {"prompt": "a cat", "strength": "0.5"}, ("strength", 0.5)),
-        ("inpaint", {"prompt": "a cat", "regions": "0.25:0.5, 0.7:0.8"}, ("regions", [[0.25, 0.5], [0.7, 0.8]])),
+        (
+            "inpaint",
+            {"prompt": "a cat", "regions": "0.25:0.5, 0.7:0.8"},
+            ("regions", [[0.25, 0.5], [0.7, 0.8]]),
+        ),
         ("superres", {"cutoff_hz": "3000"}, ("cutoff_hz", 3000.0)),
     ],
 )
-def test_edit_endpoints(client: Any, out_dir: Path, mode: str, fields: dict[str, str], setting: tuple[str, Any]) -> None:
+def test_edit_endpoints(
+    client: Any, out_dir: Path, mode: str, fields: dict[str, str], setting: tuple[str, Any]
+) -> None:
     response = client.post(
         f"/v1/{mode}",
         files={"audio": ("input clip.wav", wav_bytes(1.0), "audio/wav")},
@@ -175,14 +189,22 @@ def test_audio_of_unfinished_job_is_409(make_client: Any, gate: Any) -> None:
 
 
 def test_unknown_jobs_are_404(client: Any) -> None:
-    for path in ("/v1/jobs/0123456789abcdef0123456789abcdef", "/v1/jobs/nope",
-                 "/v1/jobs/0123456789abcdef0123456789abcdef/audio", "/v1/jobs/x/spectrogram"):
+    for path in (
+        "/v1/jobs/0123456789abcdef0123456789abcdef",
+        "/v1/jobs/nope",
+        "/v1/jobs/0123456789abcdef0123456789abcdef/audio",
+        "/v1/jobs/x/spectrogram",
+    ):
         response = client.get(path)
-        assert response.status_code == 404 and response.json() == {"error": "unknown job (never existed, or expired)"}
+        assert response.status_code == 404 and response.json() == {
+            "error": "unknown job (never existed, or expired)"
+        }
     assert client.delete("/v1/jobs/0123456789abcdef0123456789abcdef").status_code == 404
 
 
-def test_failed_job_reports_its_error(client: Any, tiny_pipe: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_job_reports_its_error(
+    client: Any, tiny_pipe: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from clapldm.errors import InvalidInputError
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -199,9 +221,23 @@ def test_page_and_assets(client: Any) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "Content-Security-Policy" in page.headers
-    for element in ('id="prompt"', 'id="negative-prompt"', 'id="seed"', 'id="random-seed"', 'id="sampler"',
-                    'id="candidates"', 'id="audio-file"', 'id="strength"', 'id="regions"', 'id="cutoff"',
-                    'id="player"', 'id="spectrogram"', 'id="download"', 'id="progress"', 'id="used-seed"'):
+    for element in (
+        'id="prompt"',
+        'id="negative-prompt"',
+        'id="seed"',
+        'id="random-seed"',
+        'id="sampler"',
+        'id="candidates"',
+        'id="audio-file"',
+        'id="strength"',
+        'id="regions"',
+        'id="cutoff"',
+        'id="player"',
+        'id="spectrogram"',
+        'id="download"',
+        'id="progress"',
+        'id="used-seed"',
+    ):
         assert element in page.text
     assert client.get("/static/app.js").headers["content-type"].startswith("text/javascript")
     assert client.get("/static/style.css").status_code == 200

@@ -17,20 +17,35 @@ from serve_helpers import wav_bytes
 pytestmark = pytest.mark.browser
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PLAYER_READY = "(() => { const a = document.getElementById('player'); return a.readyState >= 1 && a.duration > 0; })()"
 
 
 @pytest.fixture
 def browser_page() -> Any:
     if not CHROMIUM.exists():
-        pytest.skip(f"needs Debian chromium at {CHROMIUM} (apt-get install chromium); no browser is downloaded")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the python playwright package (pip install playwright)")
+        pytest.skip(
+            f"needs Debian chromium at {CHROMIUM} (apt-get install chromium); no browser is downloaded"
+        )
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="needs the python playwright package (pip install playwright)"
+    )
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=ARGS, headless=True
+        )
         try:
-            page = browser.new_page(viewport={"width": 960, "height": 1000})
+            # bypass_csp: Playwright evaluates its wait expressions as strings, which the page CSP forbids
+            page = browser.new_page(viewport={"width": 960, "height": 1000}, bypass_csp=True)
             page.set_default_timeout(30_000)
             page.js_errors = []  # type: ignore[attr-defined]
             page.on("pageerror", lambda error: page.js_errors.append(str(error)))  # type: ignore[attr-defined]
@@ -39,7 +54,9 @@ def browser_page() -> Any:
             browser.close()
 
 
-def test_page_generates_and_edits(live_server: Any, browser_page: Any, gate: Any, tmp_path: Path) -> None:
+def test_page_generates_and_edits(
+    live_server: Any, browser_page: Any, gate: Any, tmp_path: Path
+) -> None:
     page = browser_page
     with live_server() as server:
         page.goto(server.url + "/")
@@ -58,7 +75,9 @@ def test_page_generates_and_edits(live_server: Any, browser_page: Any, gate: Any
         # progress while it runs (the gate holds the job at its first step)
         assert gate.started.wait(20), "the job never started"
         page.wait_for_selector("#progress", state="visible")
-        page.wait_for_function("document.getElementById('status-text').textContent.includes('seed')")
+        page.wait_for_function(
+            "document.getElementById('status-text').textContent.includes('seed')"
+        )
         assert page.is_disabled("#generate") and page.is_enabled("#cancel")
         gate.release()
 
@@ -85,8 +104,15 @@ def test_page_generates_and_edits(live_server: Any, browser_page: Any, gate: Any
 
         # an edit mode: upload, a bad region is explained, a good one runs
         page.click("button[data-mode=inpaint]")
-        assert page.is_visible("#audio-file") and page.is_visible("#regions") and page.is_hidden("#duration")
-        page.set_input_files("#audio-file", files=[{"name": "clip.wav", "mimeType": "audio/wav", "buffer": wav_bytes(1.0)}])
+        assert (
+            page.is_visible("#audio-file")
+            and page.is_visible("#regions")
+            and page.is_hidden("#duration")
+        )
+        page.set_input_files(
+            "#audio-file",
+            files=[{"name": "clip.wav", "mimeType": "audio/wav", "buffer": wav_bytes(1.0)}],
+        )
         page.fill("#regions", "0.8:0.2")
         page.click("#generate")
         page.wait_for_selector("#error", state="visible")
@@ -94,7 +120,9 @@ def test_page_generates_and_edits(live_server: Any, browser_page: Any, gate: Any
         page.fill("#regions", "0.2:0.6")
         page.click("#reuse-seed")
         page.click("#generate")
-        page.wait_for_function("document.getElementById('status-text').textContent.startsWith('done')")
+        page.wait_for_function(
+            "document.getElementById('status-text').textContent.startsWith('done')"
+        )
         assert page.is_hidden("#error")
         page.wait_for_function(PLAYER_READY)
         assert page.text_content("#used-seed") == seed

@@ -62,13 +62,24 @@ def test_load_every_accepted_job_completes(live_server: Any, tmp_path: Path) -> 
                 for k in range(REQUESTS_PER_CLIENT):
                     if time.monotonic() > load_deadline:
                         return
-                    body = {"prompt": f"load test {index} {k}", "duration": DURATION, "steps": 2,
-                            "seed": index * 1000 + k, "spectrogram": k % 3 == 0}
+                    body = {
+                        "prompt": f"load test {index} {k}",
+                        "duration": DURATION,
+                        "steps": 2,
+                        "seed": index * 1000 + k,
+                        "spectrogram": k % 3 == 0,
+                    }
                     started = time.perf_counter()
                     answer = http.post("/v1/generate", json=body)
                     with lock:
-                        responses.append((answer.status_code, time.perf_counter() - started, answer.json(),
-                                          dict(answer.headers)))
+                        responses.append(
+                            (
+                                answer.status_code,
+                                time.perf_counter() - started,
+                                answer.json(),
+                                dict(answer.headers),
+                            )
+                        )
                     time.sleep(SEND_INTERVAL * (0.5 + (index * 7 + k) % 10 / 10))
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -92,7 +103,9 @@ def test_load_every_accepted_job_completes(live_server: Any, tmp_path: Path) -> 
         watcher.join(10)
 
     statuses = sorted({status for status, *_ in responses})
-    job_seconds = [f["finished_at"] - f["created_at"] for f in finals.values() if f["state"] == "done"]
+    job_seconds = [
+        f["finished_at"] - f["created_at"] for f in finals.values() if f["state"] == "done"
+    ]
     summary = {
         "requests": len(responses),
         "accepted": len(accepted),
@@ -110,11 +123,17 @@ def test_load_every_accepted_job_completes(live_server: Any, tmp_path: Path) -> 
         "rss_peak_mb": max(memory, default=rss_before) / 2**20,
     }
     (tmp_path / "load.json").write_text(json.dumps(summary, indent=2))
-    print("\nload test:", json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}))
+    print(
+        "\nload test:",
+        json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items()}),
+    )
 
     assert statuses == [202, 429], f"unexpected statuses {statuses}"
     assert summary["accepted"] >= 5 and summary["rejected_429"] > 0
-    assert all(int(headers["retry-after"]) >= 1 and "queue is full" in body["error"] for body, headers in refused)
+    assert all(
+        int(headers["retry-after"]) >= 1 and "queue is full" in body["error"]
+        for body, headers in refused
+    )
     assert summary["lost"] == 0, [f for f in finals.values() if f["state"] != "done"]
     assert len(health) >= 20 and summary["health_max_ms"] < 2000 and summary["health_p95_ms"] < 500
     assert summary["rss_peak_mb"] - summary["rss_before_mb"] < 400

@@ -12,10 +12,18 @@ import pytest
 from serve_helpers import files_in, wav_bytes
 
 from clapldm.errors import InvalidInputError
-from clapldm.serve.jobs import JobFinishedError, JobManager, JobNotFoundError, JobState, QueueFullError
+from clapldm.serve.jobs import (
+    JobFinishedError,
+    JobManager,
+    JobNotFoundError,
+    JobState,
+    QueueFullError,
+)
 
 
-def assert_refused(response: Any, status: int | tuple[int, ...], out_dir: Path, match: str = "") -> None:
+def assert_refused(
+    response: Any, status: int | tuple[int, ...], out_dir: Path, match: str = ""
+) -> None:
     statuses = (status,) if isinstance(status, int) else status
     assert response.status_code in statuses, (response.status_code, response.text[:300])
     body = response.json()
@@ -55,14 +63,20 @@ GOOD = {"prompt": "a dog", "duration": 0.5, "steps": 2}
         ({"volume": 11}, 422, "volume"),
     ],
 )
-def test_bad_generate_parameters(client: Any, out_dir: Path, change: dict[str, Any], status: int, match: str) -> None:
+def test_bad_generate_parameters(
+    client: Any, out_dir: Path, change: dict[str, Any], status: int, match: str
+) -> None:
     assert_refused(client.post("/v1/generate", json={**GOOD, **change}), status, out_dir, match)
 
 
 @pytest.mark.parametrize(
     ("body", "headers", "status"),
     [
-        (b'{"prompt": "caf\xe9"}', {"content-type": "application/json"}, (400, 422)),  # Latin-1, not UTF-8
+        (
+            b'{"prompt": "caf\xe9"}',
+            {"content-type": "application/json"},
+            (400, 422),
+        ),  # Latin-1, not UTF-8
         (b"\xff\xfe\x00garbage", {"content-type": "application/json"}, (400, 422)),
         (b'{"prompt": ', {"content-type": "application/json"}, 422),
         (b'["a dog"]', {"content-type": "application/json"}, 422),
@@ -70,7 +84,9 @@ def test_bad_generate_parameters(client: Any, out_dir: Path, change: dict[str, A
         (b"prompt=a+dog", {"content-type": "application/x-www-form-urlencoded"}, 422),
     ],
 )
-def test_malformed_json_bodies(client: Any, out_dir: Path, body: bytes, headers: dict[str, str], status: Any) -> None:
+def test_malformed_json_bodies(
+    client: Any, out_dir: Path, body: bytes, headers: dict[str, str], status: Any
+) -> None:
     assert_refused(client.post("/v1/generate", content=body, headers=headers), status, out_dir)
 
 
@@ -84,7 +100,14 @@ def _truncated_wav() -> bytes:
 
 
 def _header_only_wav() -> bytes:
-    return b"RIFF" + struct.pack("<I", 36) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16) + b"data" + struct.pack("<I", 0)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36)
+        + b"WAVEfmt "
+        + struct.pack("<IHHIIHH", 16, 1, 1, 16000, 32000, 2, 16)
+        + b"data"
+        + struct.pack("<I", 0)
+    )
 
 
 @pytest.mark.parametrize(
@@ -101,9 +124,13 @@ def _header_only_wav() -> bytes:
         (("/abs/path.wav", wav_bytes(0.5)), 400, "plain file name"),
     ],
 )
-def test_bad_uploads(client: Any, out_dir: Path, upload: tuple[str, bytes], status: int, match: str) -> None:
+def test_bad_uploads(
+    client: Any, out_dir: Path, upload: tuple[str, bytes], status: int, match: str
+) -> None:
     name, data = upload
-    response = client.post("/v1/transfer", files={"audio": (name, data, "audio/wav")}, data={"prompt": "x"})
+    response = client.post(
+        "/v1/transfer", files={"audio": (name, data, "audio/wav")}, data={"prompt": "x"}
+    )
     assert_refused(response, status, out_dir, match)
 
 
@@ -132,42 +159,82 @@ def test_bad_uploads(client: Any, out_dir: Path, upload: tuple[str, bytes], stat
         ("superres", {"cutoff_hz": "inf"}, 400, "cutoff"),
     ],
 )
-def test_bad_edit_parameters(client: Any, out_dir: Path, mode: str, fields: dict[str, str], status: int, match: str) -> None:
-    response = client.post(f"/v1/{mode}", files={"audio": ("in.wav", wav_bytes(1.0), "audio/wav")}, data=fields)
+def test_bad_edit_parameters(
+    client: Any, out_dir: Path, mode: str, fields: dict[str, str], status: int, match: str
+) -> None:
+    response = client.post(
+        f"/v1/{mode}", files={"audio": ("in.wav", wav_bytes(1.0), "audio/wav")}, data=fields
+    )
     assert_refused(response, status, out_dir, match)
 
 
 def test_malformed_multipart(client: Any, out_dir: Path) -> None:
-    assert_refused(client.post("/v1/inpaint", json={"prompt": "x", "regions": [[0, 1]]}), 415, out_dir, "multipart")
+    assert_refused(
+        client.post("/v1/inpaint", json={"prompt": "x", "regions": [[0, 1]]}),
+        415,
+        out_dir,
+        "multipart",
+    )
     assert_refused(client.post("/v1/transfer", data={"prompt": "x"}), (400, 415), out_dir)
-    no_audio = client.post("/v1/transfer", files={"other": ("a.txt", b"hi", "text/plain")}, data={"prompt": "x"})
+    no_audio = client.post(
+        "/v1/transfer", files={"other": ("a.txt", b"hi", "text/plain")}, data={"prompt": "x"}
+    )
     assert_refused(no_audio, 400, out_dir, "unexpected file")
     boundary = "XyZ"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\n").encode() + b"caf\xe9\r\n" + (
-        f"--{boundary}\r\nContent-Disposition: form-data; name=\"audio\"; filename=\"a.wav\"\r\n\r\n").encode() + wav_bytes(0.5) + f"\r\n--{boundary}--\r\n".encode()
-    response = client.post("/v1/transfer", content=body, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\n').encode()
+        + b"caf\xe9\r\n"
+        + (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n\r\n'
+        ).encode()
+        + wav_bytes(0.5)
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = client.post(
+        "/v1/transfer",
+        content=body,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert_refused(response, 400, out_dir, "UTF-8")
-    twice = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"prompt\"\r\n\r\na\r\n" * 2 + f"--{boundary}--\r\n").encode()
-    response = client.post("/v1/transfer", content=twice, headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    twice = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="prompt"\r\n\r\na\r\n' * 2
+        + f"--{boundary}--\r\n"
+    ).encode()
+    response = client.post(
+        "/v1/transfer",
+        content=twice,
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert_refused(response, 400, out_dir, "twice")
-    garbage = client.post("/v1/transfer", content=b"--nope\r\n\x00\x01", headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    garbage = client.post(
+        "/v1/transfer",
+        content=b"--nope\r\n\x00\x01",
+        headers={"content-type": f"multipart/form-data; boundary={boundary}"},
+    )
     assert garbage.status_code in (400, 422) and set(garbage.json()) == {"error"}
 
 
 def test_upload_size_is_capped(make_client: Any, out_dir: Path) -> None:
     client = make_client(max_upload_bytes=64 * 1024)
     big = wav_bytes(3.0)  # ~96 KB
-    response = client.post("/v1/transfer", files={"audio": ("big.wav", big, "audio/wav")}, data={"prompt": "x"})
+    response = client.post(
+        "/v1/transfer", files={"audio": ("big.wav", big, "audio/wav")}, data={"prompt": "x"}
+    )
     assert_refused(response, 413, out_dir, "limit")
 
     def chunks() -> Any:  # no Content-Length: counted while it streams
         for _ in range(40):
             yield b"x" * 65536
 
-    streamed = client.post("/v1/generate", content=chunks(), headers={"content-type": "application/json"})
+    streamed = client.post(
+        "/v1/generate", content=chunks(), headers={"content-type": "application/json"}
+    )
     assert_refused(streamed, 413, out_dir, "limit")
-    huge_field = client.post("/v1/transfer", files={"audio": ("a.wav", wav_bytes(0.2), "audio/wav")},
-                             data={"prompt": "y" * 70000})
+    huge_field = client.post(
+        "/v1/transfer",
+        files={"audio": ("a.wav", wav_bytes(0.2), "audio/wav")},
+        data={"prompt": "y" * 70000},
+    )
     assert_refused(huge_field, 413, out_dir, "limit")
 
 
@@ -207,7 +274,9 @@ def test_cli_binds_loopback_by_default() -> None:
     from clapldm.serve.cli import is_loopback
 
     args = build_parser().parse_args(["serve"])
-    assert args.host == "127.0.0.1" and args.port == 8000 and args.max_queue == 8 and args.workers == 1
+    assert (
+        args.host == "127.0.0.1" and args.port == 8000 and args.max_queue == 8 and args.workers == 1
+    )
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
     assert main(["serve", "--port", "0"]) == InvalidInputError.exit_code
     assert main(["serve", "--max-queue", "0"]) == InvalidInputError.exit_code
@@ -240,7 +309,7 @@ def test_jobs_expire_with_their_files(tmp_path: Path) -> None:
             ids.append(job.id)
             _wait_state(manager, job.id, JobState.DONE)
         assert manager.stats()["completed"] == 6
-        manager.submit("generate", None)
+        ids.append(manager.submit("generate", None).id)
         assert manager.stats()["jobs"] <= 5
         with pytest.raises(JobNotFoundError):
             manager.get(ids[0])

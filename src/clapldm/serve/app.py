@@ -27,7 +27,14 @@ from starlette.exceptions import HTTPException
 
 from clapldm import __version__
 from clapldm.errors import AudioReadError, ClapLdmError, InvalidInputError, OutputError
-from clapldm.serve.jobs import Job, JobFinishedError, JobManager, JobNotFoundError, JobState, QueueFullError
+from clapldm.serve.jobs import (
+    Job,
+    JobFinishedError,
+    JobManager,
+    JobNotFoundError,
+    JobState,
+    QueueFullError,
+)
 from clapldm.serve.runner import MEDIA_TYPES, AudioRunner
 from clapldm.serve.schemas import (
     MAX_SEED,
@@ -40,7 +47,14 @@ from clapldm.serve.schemas import (
     ServerConfig,
     validate,
 )
-from clapldm.serve.uploads import AUDIO_FIELD, BodyLimitMiddleware, check_filename, decode_upload, params_from_fields, read_form
+from clapldm.serve.uploads import (
+    AUDIO_FIELD,
+    BodyLimitMiddleware,
+    check_filename,
+    decode_upload,
+    params_from_fields,
+    read_form,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +99,11 @@ def create_app(
     """
     from clapldm.pipeline import AudioLDM
 
-    pipe = pipe_or_model if isinstance(pipe_or_model, AudioLDM) else AudioLDM.from_pretrained(pipe_or_model, device=device)
+    pipe = (
+        pipe_or_model
+        if isinstance(pipe_or_model, AudioLDM)
+        else AudioLDM.from_pretrained(pipe_or_model, device=device)
+    )
     folder = Path(output_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -94,13 +112,26 @@ def create_app(
     folder = folder.resolve()
     if not os.access(folder, os.W_OK):
         raise OutputError(f"output folder {folder} is not writable")
-    limit = pipe.config.max_duration if max_duration is None else min(float(max_duration), pipe.config.max_duration)
+    limit = (
+        pipe.config.max_duration
+        if max_duration is None
+        else min(float(max_duration), pipe.config.max_duration)
+    )
     if not limit > 0:
         raise InvalidInputError(f"max duration must be positive, got {max_duration!r}")
-    limits = Limits(max_duration=limit, max_steps=max_steps, max_candidates=max_candidates,
-                    max_upload_bytes=max_upload_bytes)
-    manager = JobManager(AudioRunner(pipe, folder), max_queue=max_queue, workers=workers,
-                         ttl_seconds=job_ttl_seconds, max_jobs=max_jobs)
+    limits = Limits(
+        max_duration=limit,
+        max_steps=max_steps,
+        max_candidates=max_candidates,
+        max_upload_bytes=max_upload_bytes,
+    )
+    manager = JobManager(
+        AudioRunner(pipe, folder),
+        max_queue=max_queue,
+        workers=workers,
+        ttl_seconds=job_ttl_seconds,
+        max_jobs=max_jobs,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -118,11 +149,18 @@ def create_app(
         "poll `GET /v1/jobs/{id}` and fetch `/v1/jobs/{id}/audio` when the state is `done`.",
         lifespan=lifespan,
     )
-    app.state.pipe, app.state.manager, app.state.limits, app.state.output_dir = pipe, manager, limits, folder
+    app.state.pipe, app.state.manager, app.state.limits, app.state.output_dir = (
+        pipe,
+        manager,
+        limits,
+        folder,
+    )
     edit_paths = {f"/v1/{mode}" for mode in _EDIT_MODES}
     app.add_middleware(
         BodyLimitMiddleware,
-        limit_for=lambda path: limits.max_upload_bytes + 2**20 if path in edit_paths else limits.max_json_bytes,
+        limit_for=lambda path: (
+            limits.max_upload_bytes + 2**20 if path in edit_paths else limits.max_json_bytes
+        ),
     )
     _add_error_handlers(app)
     _add_api_routes(app, pipe, manager, limits)
@@ -141,7 +179,9 @@ def _describe_validation(errors: Any) -> str:
         if err.get("type") == "json_invalid":
             return "request body is not valid JSON"
         loc = ".".join(str(x) for x in err.get("loc", ()) if x != "body")
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid")))
+        parts.append(
+            f"{loc}: {err.get('msg', 'invalid')}" if loc else str(err.get("msg", "invalid"))
+        )
     return "; ".join(parts) or "invalid request"
 
 
@@ -159,7 +199,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         message = str(exc.detail)
-        if exc.status_code == 400 and message == _FASTAPI_BODY_ERROR:  # e.g. a body that is not UTF-8
+        if (
+            exc.status_code == 400 and message == _FASTAPI_BODY_ERROR
+        ):  # e.g. a body that is not UTF-8
             message = "request body is not valid UTF-8 JSON"
         return _error(exc.status_code, message, dict(exc.headers or {}))
 
@@ -199,22 +241,24 @@ def _status(job: Job, manager: JobManager) -> JobStatus:
             "audio_url": f"{base}/audio",
             "spectrogram_url": f"{base}/spectrogram" if "spectrogram" in job.files else None,
         }
-    return JobStatus.model_validate({
-        "id": job.id,
-        "mode": job.mode,
-        "state": job.state.value,
-        "progress": round(100.0 * job.progress, 1),
-        "stage": job.stage,
-        "error": job.error,
-        "seed": job.seed,
-        "queue_position": manager.queue_position(job),
-        "cancel_requested": job.cancel_requested.is_set(),
-        "created_at": job.created,
-        "started_at": job.started,
-        "finished_at": job.finished,
-        "status_url": base,
-        "result": result,
-    })
+    return JobStatus.model_validate(
+        {
+            "id": job.id,
+            "mode": job.mode,
+            "state": job.state.value,
+            "progress": round(100.0 * job.progress, 1),
+            "stage": job.stage,
+            "error": job.error,
+            "seed": job.seed,
+            "queue_position": manager.queue_position(job),
+            "cancel_requested": job.cancel_requested.is_set(),
+            "created_at": job.created,
+            "started_at": job.started,
+            "finished_at": job.finished,
+            "status_url": base,
+            "result": result,
+        }
+    )
 
 
 def _find(manager: JobManager, job_id: str) -> Job:
@@ -226,16 +270,28 @@ def _find(manager: JobManager, job_id: str) -> Job:
 def _multipart_body(mode: str) -> dict[str, Any]:
     """OpenAPI requestBody of an edit endpoint (parsed by hand, so described by hand)."""
     schema = PARAMS[mode].model_json_schema()
-    properties: dict[str, Any] = {AUDIO_FIELD: {"type": "string", "format": "binary", "description": "the input audio file"}}
+    properties: dict[str, Any] = {
+        AUDIO_FIELD: {"type": "string", "format": "binary", "description": "the input audio file"}
+    }
     properties.update(schema["properties"])
     if "regions" in properties:
-        properties["regions"] = {"type": "string", "description": "START:END seconds, comma-separated (e.g. 1.0:2.5,4:5), or a JSON list of pairs"}
-    properties["params"] = {"type": "string", "description": "optional JSON object of parameters (other fields override it)"}
+        properties["regions"] = {
+            "type": "string",
+            "description": "START:END seconds, comma-separated (e.g. 1.0:2.5,4:5), or a JSON list of pairs",
+        }
+    properties["params"] = {
+        "type": "string",
+        "description": "optional JSON object of parameters (other fields override it)",
+    }
     required = [AUDIO_FIELD, *schema.get("required", [])]
     return {
         "requestBody": {
             "required": True,
-            "content": {"multipart/form-data": {"schema": {"type": "object", "properties": properties, "required": required}}},
+            "content": {
+                "multipart/form-data": {
+                    "schema": {"type": "object", "properties": properties, "required": required}
+                }
+            },
         }
     }
 
@@ -251,21 +307,36 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
     async def health() -> Health:
         """Liveness and queue load; answered on the event loop, never behind a job."""
         stats = manager.stats()
-        return Health(status="ok", model=pipe.name, queued=stats["queued"], running=stats["running"],
-                      max_queue=stats["max_queue"], workers=stats["workers"], completed=stats["completed"])
+        return Health(
+            status="ok",
+            model=pipe.name,
+            queued=stats["queued"],
+            running=stats["running"],
+            max_queue=stats["max_queue"],
+            workers=stats["workers"],
+            completed=stats["completed"],
+        )
 
     @app.get("/v1/config", response_model=ServerConfig, tags=["server"])
     async def config() -> ServerConfig:
         """The model's defaults and this server's limits (the web page reads these)."""
         return ServerConfig(
-            model=pipe.name, sample_rate=pipe.sample_rate, samplers=sorted(SAMPLERS),
-            default_sampler=pipe.config.default_sampler, default_steps=pipe.config.default_steps,
-            default_guidance_scale=pipe.config.default_guidance_scale, max_duration=limits.max_duration,
-            max_steps=limits.max_steps, max_candidates=limits.max_candidates,
-            max_upload_bytes=limits.max_upload_bytes, max_seed=MAX_SEED,
+            model=pipe.name,
+            sample_rate=pipe.sample_rate,
+            samplers=sorted(SAMPLERS),
+            default_sampler=pipe.config.default_sampler,
+            default_steps=pipe.config.default_steps,
+            default_guidance_scale=pipe.config.default_guidance_scale,
+            max_duration=limits.max_duration,
+            max_steps=limits.max_steps,
+            max_candidates=limits.max_candidates,
+            max_upload_bytes=limits.max_upload_bytes,
+            max_seed=MAX_SEED,
         )
 
-    @app.post("/v1/generate", status_code=202, response_model=JobStatus, responses=_ERRORS, tags=["jobs"])
+    @app.post(
+        "/v1/generate", status_code=202, response_model=JobStatus, responses=_ERRORS, tags=["jobs"]
+    )
     async def generate(params: GenerateParams, response: Response) -> JobStatus:
         """Queue text-to-audio generation (JSON body)."""
         valid = validate("generate", params, pipe, limits)
@@ -275,9 +346,13 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
         fields, upload = await read_form(request, limits.max_upload_bytes)
         params = PARAMS[mode].model_validate(params_from_fields(fields))
         if upload is None:
-            raise InvalidInputError(f"{mode} needs an audio file in the multipart field '{AUDIO_FIELD}'")
+            raise InvalidInputError(
+                f"{mode} needs an audio file in the multipart field '{AUDIO_FIELD}'"
+            )
         name = check_filename(upload.filename)
-        wave, native_rate = await run_in_threadpool(decode_upload, upload, pipe.sample_rate, limits.max_input_seconds)
+        wave, native_rate = await run_in_threadpool(
+            decode_upload, upload, pipe.sample_rate, limits.max_input_seconds
+        )
         del upload
         valid = validate(mode, params, pipe, limits, wave, native_rate, name)
         return accepted(manager.submit(mode, valid, valid.seed), response)
@@ -288,18 +363,38 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
         ("superres", "Queue super-resolution: regenerate the band above a cutoff (multipart)."),
     ):
         app.add_api_route(
-            f"/v1/{mode}", _edit_endpoint(edit, mode), methods=["POST"], status_code=202, response_model=JobStatus,
-            responses=_ERRORS, tags=["jobs"], summary=summary, name=mode, openapi_extra=_multipart_body(mode),
+            f"/v1/{mode}",
+            _edit_endpoint(edit, mode),
+            methods=["POST"],
+            status_code=202,
+            response_model=JobStatus,
+            responses=_ERRORS,
+            tags=["jobs"],
+            summary=summary,
+            name=mode,
+            openapi_extra=_multipart_body(mode),
         )
 
-    @app.get("/v1/jobs/{job_id}", response_model=JobStatus, responses={404: {"model": ErrorBody}}, tags=["jobs"])
+    @app.get(
+        "/v1/jobs/{job_id}",
+        response_model=JobStatus,
+        responses={404: {"model": ErrorBody}},
+        tags=["jobs"],
+    )
     async def job_status(job_id: str) -> JobStatus:
         """State, progress (percent), error, seed, and the result's URLs once done."""
         return _status(_find(manager, job_id), manager)
 
-    @app.delete("/v1/jobs/{job_id}", response_model=JobStatus, tags=["jobs"],
-                responses={202: {"model": JobStatus, "description": "running: cancels at its next step"},
-                           404: {"model": ErrorBody}, 409: {"model": ErrorBody, "description": "already finished"}})
+    @app.delete(
+        "/v1/jobs/{job_id}",
+        response_model=JobStatus,
+        tags=["jobs"],
+        responses={
+            202: {"model": JobStatus, "description": "running: cancels at its next step"},
+            404: {"model": ErrorBody},
+            409: {"model": ErrorBody, "description": "already finished"},
+        },
+    )
     async def cancel(job_id: str, response: Response) -> JobStatus:
         """Cancel a job: a queued one at once (200), a running one at its next step (202)."""
         job = manager.cancel(_find(manager, job_id).id)
@@ -310,25 +405,50 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
     def job_file(job_id: str, kind: str, download: bool) -> FileResponse:
         job = _find(manager, job_id)
         if job.state is not JobState.DONE:
-            raise HTTPException(409, f"job {job.id} is {job.state.value}; it has no {kind} yet" if not job.is_finished
-                                else f"job {job.id} {job.state.value}; it has no {kind}")
+            raise HTTPException(
+                409,
+                f"job {job.id} is {job.state.value}; it has no {kind} yet"
+                if not job.is_finished
+                else f"job {job.id} {job.state.value}; it has no {kind}",
+            )
         path = job.files.get(kind)
         if path is None or not path.is_file():
             raise HTTPException(404, f"job {job.id} has no {kind} (not asked for, or expired)")
         suffix = path.suffix.lstrip(".")
-        filename = f"clapldm-{job.mode}-{job.result.get('seed', job.id)}.{suffix}" if download else None
-        return FileResponse(path, media_type=MEDIA_TYPES[suffix], filename=filename,
-                            headers={"Cache-Control": "private, max-age=3600"})
+        filename = (
+            f"clapldm-{job.mode}-{job.result.get('seed', job.id)}.{suffix}" if download else None
+        )
+        return FileResponse(
+            path,
+            media_type=MEDIA_TYPES[suffix],
+            filename=filename,
+            headers={"Cache-Control": "private, max-age=3600"},
+        )
 
-    @app.get("/v1/jobs/{job_id}/audio", response_class=FileResponse, tags=["jobs"],
-             responses={200: {"content": {"audio/wav": {}, "audio/flac": {}, "audio/ogg": {}}},
-                        404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
+    @app.get(
+        "/v1/jobs/{job_id}/audio",
+        response_class=FileResponse,
+        tags=["jobs"],
+        responses={
+            200: {"content": {"audio/wav": {}, "audio/flac": {}, "audio/ogg": {}}},
+            404: {"model": ErrorBody},
+            409: {"model": ErrorBody},
+        },
+    )
     async def job_audio(job_id: str, download: bool = False) -> FileResponse:
         """The output audio file (recipe in its tags); `?download=1` names it for saving."""
         return job_file(job_id, "audio", download)
 
-    @app.get("/v1/jobs/{job_id}/spectrogram", response_class=FileResponse, tags=["jobs"],
-             responses={200: {"content": {"image/png": {}}}, 404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
+    @app.get(
+        "/v1/jobs/{job_id}/spectrogram",
+        response_class=FileResponse,
+        tags=["jobs"],
+        responses={
+            200: {"content": {"image/png": {}}},
+            404: {"model": ErrorBody},
+            409: {"model": ErrorBody},
+        },
+    )
     async def job_spectrogram(job_id: str) -> FileResponse:
         """Log-mel spectrogram PNG of the output."""
         return job_file(job_id, "spectrogram", False)

@@ -17,21 +17,42 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("serve", help="REST API + web page (FastAPI)",
-                              description="Serve the REST API (/docs, /openapi.json) and the web page (/).")
+    p = subparsers.add_parser(
+        "serve",
+        help="REST API + web page (FastAPI)",
+        description="Serve the REST API (/docs, /openapi.json) and the web page (/).",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--model", default=None, help="native folder, diffusers folder, .ckpt or hub id (default: bundled)")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="native folder, diffusers folder, .ckpt or hub id (default: bundled)",
+    )
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     p.add_argument("--precision", default="fp32", choices=["fp32", "bf16"])
-    p.add_argument("--output-dir", default="clapldm-serve", help="the only folder the server writes (created)")
+    p.add_argument(
+        "--output-dir", default="clapldm-serve", help="the only folder the server writes (created)"
+    )
     p.add_argument("--max-queue", type=int, default=8, help="waiting jobs before answering 429")
-    p.add_argument("--max-duration", type=float, default=None, help="longest output in seconds (default: the model's)")
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=None,
+        help="longest output in seconds (default: the model's)",
+    )
     p.add_argument("--max-steps", type=int, default=200)
     p.add_argument("--max-candidates", type=int, default=4)
     p.add_argument("--max-upload-mb", type=float, default=20.0, help="largest audio upload (MiB)")
-    p.add_argument("--workers", type=int, default=1, help="generation threads (1: the CPU/GPU is the bottleneck)")
-    p.add_argument("--job-ttl", type=float, default=30.0, help="minutes a finished job and its files are kept")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="generation threads (1: the CPU/GPU is the bottleneck)",
+    )
+    p.add_argument(
+        "--job-ttl", type=float, default=30.0, help="minutes a finished job and its files are kept"
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -65,21 +86,38 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         from clapldm.serve.app import create_app
     except ImportError as exc:
-        raise ClapLdmError(f"serving needs the server extras ({exc.name} missing): pip install 'clapldm[serve]'") from None
+        raise ClapLdmError(
+            f"serving needs the server extras ({exc.name} missing): pip install 'clapldm[serve]'"
+        ) from None
     from clapldm.pipeline import AudioLDM
 
     if not is_loopback(args.host):
-        logger.warning("binding %s: the server is reachable from other machines and has no authentication", args.host)
+        logger.warning(
+            "binding %s: the server is reachable from other machines and has no authentication",
+            args.host,
+        )
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
     if args.precision != "fp32":
         pipe.set_precision(args.precision)
     app = create_app(
-        pipe, args.output_dir, args.max_queue, args.max_duration, workers=args.workers,
-        max_steps=args.max_steps, max_candidates=args.max_candidates,
-        max_upload_bytes=int(args.max_upload_mb * 2**20), job_ttl_seconds=args.job_ttl * 60.0,
+        pipe,
+        args.output_dir,
+        args.max_queue,
+        args.max_duration,
+        workers=args.workers,
+        max_steps=args.max_steps,
+        max_candidates=args.max_candidates,
+        max_upload_bytes=int(args.max_upload_mb * 2**20),
+        job_ttl_seconds=args.job_ttl * 60.0,
     )
     verbose = bool(getattr(args, "verbose", False))
     # uvicorn's own "running on http://..." line at info; per-request lines only with -v.
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=verbose,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level="info",
+        access_log=verbose,
+        timeout_graceful_shutdown=10,
+    )
     return 0

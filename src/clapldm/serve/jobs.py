@@ -131,7 +131,9 @@ class JobManager:
                 return
             self._stopping = False
             for index in range(self.workers):
-                thread = threading.Thread(target=self._work, name=f"clapldm-worker-{index}", daemon=True)
+                thread = threading.Thread(
+                    target=self._work, name=f"clapldm-worker-{index}", daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
 
@@ -157,7 +159,9 @@ class JobManager:
             self._expire_locked()
             if len(self._waiting) >= self.max_queue:
                 raise QueueFullError(self._retry_after_locked(), self.max_queue)
-            job = Job(id=uuid.uuid4().hex, mode=mode, request=request, created=self.clock(), seed=seed)
+            job = Job(
+                id=uuid.uuid4().hex, mode=mode, request=request, created=self.clock(), seed=seed
+            )
             self._jobs[job.id] = job
             self._waiting.append(job)
             self._wake.notify()
@@ -236,10 +240,20 @@ class JobManager:
         except ClapLdmError as exc:
             state, error, result, files = JobState.FAILED, str(exc), {}, {}
         except MemoryError:
-            state, error, result, files = JobState.FAILED, "out of memory (try a shorter duration)", {}, {}
+            state, error, result, files = (
+                JobState.FAILED,
+                "out of memory (try a shorter duration)",
+                {},
+                {},
+            )
         except Exception as exc:  # noqa: BLE001 - a worker must survive any job
             logger.exception("job %s failed", job.id)
-            state, error, result, files = JobState.FAILED, f"internal error: {type(exc).__name__}", {}, {}
+            state, error, result, files = (
+                JobState.FAILED,
+                f"internal error: {type(exc).__name__}",
+                {},
+                {},
+            )
         else:
             state, error = JobState.DONE, None
         with self._lock:
@@ -269,13 +283,18 @@ class JobManager:
         """Drop finished jobs older than the TTL, then the oldest finished beyond max_jobs."""
         now = self.clock()
         expired = [
-            job for job in self._jobs.values()
-            if job.is_finished and job.finished is not None and now - job.finished > self.ttl_seconds
+            job
+            for job in self._jobs.values()
+            if job.is_finished
+            and job.finished is not None
+            and now - job.finished > self.ttl_seconds
         ]
         excess = len(self._jobs) - len(expired) - self.max_jobs
         if excess > 0:
             gone = {job.id for job in expired}
-            survivors = (job for job in self._jobs.values() if job.is_finished and job.id not in gone)
+            survivors = (
+                job for job in self._jobs.values() if job.is_finished and job.id not in gone
+            )
             for job in survivors:
                 if excess <= 0:
                     break

@@ -67,7 +67,9 @@ class AudioRunner:
             files["audio"] = audio_path
             if request.spectrogram:
                 report(0.95, "plotting")
-                files["spectrogram"] = self._plot(job.id, out.audio[0], out.sample_rate, out.prompts[0])
+                files["spectrogram"] = self._plot(
+                    job.id, out.audio[0], out.sample_rate, out.prompts[0]
+                )
             report(0.99, "finishing")
         except BaseException:
             for path in files.values():
@@ -87,8 +89,14 @@ class AudioRunner:
         pipe = self.pipe
         if request.mode == "generate":
             return pipe.generate(progress=progress, **request.kwargs)
-        method = {"transfer": pipe.transfer, "inpaint": pipe.inpaint, "superres": pipe.super_resolve}[request.mode]
-        return method(request.wave, sample_rate=pipe.sample_rate, progress=progress, **request.kwargs)
+        method = {
+            "transfer": pipe.transfer,
+            "inpaint": pipe.inpaint,
+            "superres": pipe.super_resolve,
+        }[request.mode]
+        return method(
+            request.wave, sample_rate=pipe.sample_rate, progress=progress, **request.kwargs
+        )
 
     def _plot(self, job_id: str, audio: Any, sample_rate: int, title: str) -> Path:
         from clapldm.plot import save_spectrogram

@@ -43,7 +43,9 @@ class SamplingParams(BaseModel):
     guidance_scale: float | None = Field(None, description="classifier-free guidance scale")
     sampler: str | None = Field(None, description="ddim or dpmpp-2m (default: the model's)")
     eta: float = Field(0.0, description="DDIM eta (0 = deterministic)")
-    seed: int | None = Field(None, description="random seed; omitted = drawn by the server and reported")
+    seed: int | None = Field(
+        None, description="random seed; omitted = drawn by the server and reported"
+    )
     candidates: int = Field(1, description="generate N, keep the one CLAP ranks best")
     format: Literal["wav", "flac", "ogg"] = Field("wav", description="output file format")
     spectrogram: bool = Field(True, description="also render a spectrogram PNG")
@@ -62,7 +64,9 @@ class TransferParams(SamplingParams):
 
 class InpaintParams(SamplingParams):
     prompt: str = Field(..., description="text describing what fills the regions")
-    regions: list[tuple[float, float]] = Field(..., description="[[start, end], ...] seconds to regenerate")
+    regions: list[tuple[float, float]] = Field(
+        ..., description="[[start, end], ...] seconds to regenerate"
+    )
     duration: float | None = Field(None, description="crop or pad the input to this many seconds")
 
 
@@ -90,7 +94,9 @@ class JobResult(BaseModel):
     seed: int
     sample_rate: int
     duration: float = Field(..., description="seconds")
-    score: float | None = Field(None, description="CLAP text-audio similarity, if the model has an audio tower")
+    score: float | None = Field(
+        None, description="CLAP text-audio similarity, if the model has an audio tower"
+    )
     settings: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -161,7 +167,13 @@ def validate(
     """Range-check `params` for `mode`; raises InvalidInputError with a one-line message."""
     from clapldm.diffusion.samplers import check_sampler
     from clapldm.editing import check_regions
-    from clapldm.pipeline import check_duration, check_int, check_number, check_prompts, resolve_seeds
+    from clapldm.pipeline import (
+        check_duration,
+        check_int,
+        check_number,
+        check_prompts,
+        resolve_seeds,
+    )
 
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}")
@@ -171,13 +183,23 @@ def validate(
     sampler = check_sampler(params.sampler or pipe.config.default_sampler)
     steps = pipe.config.default_steps if params.steps is None else params.steps
     check_int("steps", steps, 1, min(limits.max_steps, pipe.scheduler_config.num_train_timesteps))
-    guidance = pipe.config.default_guidance_scale if params.guidance_scale is None else params.guidance_scale
+    guidance = (
+        pipe.config.default_guidance_scale
+        if params.guidance_scale is None
+        else params.guidance_scale
+    )
     check_number("guidance_scale", guidance, 0.0, 100.0)
     check_number("eta", params.eta, 0.0, 10.0)
     check_int("candidates", params.candidates, 1, limits.max_candidates)
     if params.candidates > 1 and not pipe.has_audio_tower():
-        raise InvalidInputError("candidates > 1 needs a CLAP with an audio tower; this model has none")
-    seed = resolve_seeds(None, 1)[0] if params.seed is None else check_int("seed", params.seed, 0, MAX_SEED)
+        raise InvalidInputError(
+            "candidates > 1 needs a CLAP with an audio tower; this model has none"
+        )
+    seed = (
+        resolve_seeds(None, 1)[0]
+        if params.seed is None
+        else check_int("seed", params.seed, 0, MAX_SEED)
+    )
     max_duration = min(limits.max_duration, pipe.config.max_duration)
     kwargs: dict[str, Any] = {
         "prompt": params.prompt,
@@ -231,8 +253,15 @@ def validate(
             )
         # The uploaded file cannot hold anything above its own Nyquist: keep up to there.
         kwargs["cutoff_hz"] = float(min(cutoff, native_rate / 2))
-    return ValidRequest(mode, kwargs, seed, params.format, params.spectrogram,
-                        np.ascontiguousarray(wave, dtype=np.float32), tags)
+    return ValidRequest(
+        mode,
+        kwargs,
+        seed,
+        params.format,
+        params.spectrogram,
+        np.ascontiguousarray(wave, dtype=np.float32),
+        tags,
+    )
 
 
 def parse_regions(text: str) -> list[tuple[float, float]]:
@@ -246,9 +275,13 @@ def parse_regions(text: str) -> list[tuple[float, float]]:
         try:
             value = json.loads(text)
         except json.JSONDecodeError:
-            raise InvalidInputError("regions must be START:END[,START:END...] or a JSON list of pairs") from None
+            raise InvalidInputError(
+                "regions must be START:END[,START:END...] or a JSON list of pairs"
+            ) from None
         if not isinstance(value, list) or not all(
-            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
+            isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in pair)
             for pair in value
         ):
             raise InvalidInputError("regions must be a JSON list of [start, end] pairs (seconds)")

@@ -93,7 +93,9 @@ async def read_form(request: Request, max_file_bytes: int) -> tuple[dict[str, st
     media_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
-        raise HTTPException(415, f"send multipart/form-data with the audio file in a field named '{AUDIO_FIELD}'")
+        raise HTTPException(
+            415, f"send multipart/form-data with the audio file in a field named '{AUDIO_FIELD}'"
+        )
 
     fields: dict[str, str] = {}
     upload: Upload | None = None
@@ -128,7 +130,9 @@ async def read_form(request: Request, max_file_bytes: int) -> tuple[dict[str, st
         if part["name"] in fields or (part["name"] == AUDIO_FIELD and upload is not None):
             raise HTTPException(400, f"form field {part['name']!r} given twice")
         if part["filename"] is not None and part["name"] != AUDIO_FIELD:
-            raise HTTPException(400, f"unexpected file in field {part['name']!r}; send the audio as '{AUDIO_FIELD}'")
+            raise HTTPException(
+                400, f"unexpected file in field {part['name']!r}; send the audio as '{AUDIO_FIELD}'"
+            )
 
     def on_part_data(data: bytes, start: int, end: int) -> None:
         part["size"] += end - start
@@ -187,8 +191,15 @@ def check_filename(name: str) -> str:
     """The upload's name as recorded in the recipe; refuses folders and traversal."""
     if not name:
         return ""
-    if len(name) > 255 or name in (".", "..") or any(c in name for c in "/\\\x00") or not name.isprintable():
-        raise InvalidInputError(f"upload file name {name[:80]!r} must be a plain file name (no folders)")
+    if (
+        len(name) > 255
+        or name in (".", "..")
+        or any(c in name for c in "/\\\x00")
+        or not name.isprintable()
+    ):
+        raise InvalidInputError(
+            f"upload file name {name[:80]!r} must be a plain file name (no folders)"
+        )
     return name
 
 

@@ -167,6 +167,24 @@ def find_resume_checkpoint(run_dir: Path) -> Path | None:
     return None
 
 
+class AverageBatchNormStats(L.Callback):
+    """At the end of a multi-process run, average BatchNorm running statistics over ranks.
+
+    Without SyncBatchNorm (which PyTorch supports on GPUs only) each rank's running stats
+    follow its own batches; DDP re-broadcasts rank 0's before every forward, so they only
+    drift after the last step. Averaging them leaves every rank with the same model.
+    """
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.world_size <= 1:
+            return
+        for module in pl_module.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+                assert module.running_var is not None
+                module.running_mean.copy_(trainer.strategy.reduce(module.running_mean.clone(), reduce_op="mean"))
+                module.running_var.copy_(trainer.strategy.reduce(module.running_var.clone(), reduce_op="mean"))
+
+
 class StepProgressBar(RichProgressBar):
     """Rich bar whose total is the run's ``max_steps`` (also after a resume)."""
 
@@ -199,7 +217,8 @@ class LogProgress(L.Callback):
         then, start = self._mark
         rate = (step - start) / max(now - then, 1e-9)
         self._mark = (now, step)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
+                   if k.startswith("train/") and k != "train/steps_per_sec"}
         shown = " ".join(f"{k[6:]}={v:.4g}" for k, v in sorted(metrics.items()))
         logger.info("step %d/%d %s %.3f steps/s", step, self.max_steps, shown, rate)
         pl_module.log("train/steps_per_sec", rate, on_step=True, on_epoch=False, logger=True, rank_zero_only=True)
@@ -207,6 +226,7 @@ class LogProgress(L.Callback):
 
 __all__ = [
     "AtomicCheckpointIO",
+    "AverageBatchNormStats",
     "LogProgress",
     "StepCheckpoint",
     "StepProgressBar",

@@ -86,8 +86,8 @@ def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
 
 
 def mel_frames_for(seconds: float, hop_length: int, sample_rate: int, multiple: int) -> int:
-    """Mel frames in ``seconds``, rounded down to a multiple of ``multiple`` (at least one)."""
-    frames = int(seconds * sample_rate / hop_length)
+    """Mel frames in ``seconds`` (rounded), then down to a multiple of ``multiple`` (at least one)."""
+    frames = round(seconds * sample_rate / hop_length)
     return max(multiple, frames // multiple * multiple)
 
 

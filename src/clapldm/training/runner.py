@@ -34,6 +34,7 @@ from clapldm.errors import ConfigError
 from clapldm.training.callbacks import (
     CHECKPOINT_DIR,
     AtomicCheckpointIO,
+    AverageBatchNormStats,
     LogProgress,
     StepCheckpoint,
     StepProgressBar,
@@ -106,6 +107,7 @@ def build_trainer(run: TrainingRun, run_dir: Path, module: StageModule, *, devic
     all_callbacks: list[L.Callback] = [
         StepCheckpoint(run_dir / CHECKPOINT_DIR, train.checkpoint_every, train.keep_checkpoints, per_step),
         LogProgress(train.log_every, train.max_steps, per_step),
+        AverageBatchNormStats(),
         *callbacks,
     ]
     if progress:
@@ -132,6 +134,8 @@ def build_trainer(run: TrainingRun, run_dir: Path, module: StageModule, *, devic
         num_sanity_val_steps=0,
         limit_val_batches=0,
         use_distributed_sampler=False,
+        # SyncBatchNorm exists for GPUs only; on CPUs see AverageBatchNormStats.
+        sync_batchnorm=accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available(),
         default_root_dir=run_dir,
     )
 
@@ -177,8 +181,19 @@ def train(run: TrainingRun | None, data: str | os.PathLike[str] | None, run_dir:
     out.mkdir(parents=True, exist_ok=True)
     run = resolve_paths(run) if run is not None else None
     run, spec, checkpoint = _prepare_run_dir(run, None if data is None else os.fspath(data), out, resume)
+    previous_threads = torch.get_num_threads()
     if run.train.threads > 0:
         torch.set_num_threads(run.train.threads)
+    try:
+        return _fit(run, spec, checkpoint, out, devices=devices, strategy=strategy, num_nodes=num_nodes,
+                    accelerator=accelerator, precision=precision, progress=progress, callbacks=callbacks)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _fit(run: TrainingRun, spec: DataSpec, checkpoint: Path | None, out: Path, *, devices: int | str,
+         strategy: str, num_nodes: int, accelerator: str, precision: str | None, progress: bool | None,
+         callbacks: Sequence[L.Callback]) -> TrainResult:
     write_json_atomic(out / CONFIG_FILE, run.to_dict())
     write_json_atomic(out / DATA_FILE, {"data": spec.location, "kind": spec.kind})
     L.seed_everything(run.train.seed, workers=False, verbose=False)
@@ -194,6 +209,10 @@ def train(run: TrainingRun | None, data: str | os.PathLike[str] | None, run_dir:
         warnings.filterwarnings("ignore", message=".*manual optimization and every_n_train_steps.*")
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*The number of training batches.*")
+        warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+        # Our loader is resumable by construction (the sampler restarts at the step).
+        warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
+        warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None,
                     weights_only=True)
     last = find_resume_checkpoint(out) if trainer.is_global_zero else None
