@@ -47,6 +47,7 @@ def save_spectrogram(path: Path, audio: np.ndarray, sample_rate: int, title: str
     os.close(fd)
     try:
         fig.savefig(tmp, format="png")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         plt.close(fig)

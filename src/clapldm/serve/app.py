@@ -149,12 +149,10 @@ def create_app(
         "poll `GET /v1/jobs/{id}` and fetch `/v1/jobs/{id}/audio` when the state is `done`.",
         lifespan=lifespan,
     )
-    app.state.pipe, app.state.manager, app.state.limits, app.state.output_dir = (
-        pipe,
-        manager,
-        limits,
-        folder,
-    )
+    app.state.pipe = pipe
+    app.state.manager = manager
+    app.state.limits = limits
+    app.state.output_dir = folder
     edit_paths = {f"/v1/{mode}" for mode in _EDIT_MODES}
     app.add_middleware(
         BodyLimitMiddleware,
@@ -199,9 +197,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_http(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HTTPException)
         message = str(exc.detail)
-        if (
-            exc.status_code == 400 and message == _FASTAPI_BODY_ERROR
-        ):  # e.g. a body that is not UTF-8
+        if exc.status_code == 400 and message == _FASTAPI_BODY_ERROR:  # e.g. not UTF-8
             message = "request body is not valid UTF-8 JSON"
         return _error(exc.status_code, message, dict(exc.headers or {}))
 

@@ -14,6 +14,7 @@ from typing import Any
 from clapldm.errors import ClapLdmError, InvalidInputError
 
 logger = logging.getLogger(__name__)
+MAX_CONNECTIONS = 64
 
 
 def register(subparsers: Any) -> None:
@@ -53,6 +54,9 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--job-ttl", type=float, default=30.0, help="minutes a finished job and its files are kept"
     )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -66,6 +70,8 @@ def check_serve_args(args: argparse.Namespace) -> None:
         raise InvalidInputError("--max-duration must be positive")
     if not 0 < args.max_upload_mb <= 2048:
         raise InvalidInputError("--max-upload-mb must be in (0, 2048]")
+    if args.threads is not None and args.threads < 1:
+        raise InvalidInputError("--threads must be >= 1")
     if not args.job_ttl > 0:
         raise InvalidInputError("--job-ttl must be positive")
 
@@ -96,6 +102,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             "binding %s: the server is reachable from other machines and has no authentication",
             args.host,
         )
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
     if args.precision != "fp32":
         pipe.set_precision(args.precision)
@@ -119,5 +129,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level="info",
         access_log=verbose,
         timeout_graceful_shutdown=10,
+        # bounds memory under a flood of uploads (each may hold up to --max-upload-mb): 503 beyond
+        limit_concurrency=MAX_CONNECTIONS,
     )
     return 0

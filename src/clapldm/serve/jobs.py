@@ -27,7 +27,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from clapldm.errors import ClapLdmError
+from clapldm.errors import ClapLdmError, InvalidInputError
 
 logger = logging.getLogger(__name__)
 
@@ -105,9 +105,9 @@ class JobManager:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if max_queue < 1 or workers < 1:
-            raise ValueError("max_queue and workers must be >= 1")
+            raise InvalidInputError("max_queue and workers must be >= 1")
         if max_jobs < max_queue + workers + 1:
-            raise ValueError("max_jobs must exceed max_queue + workers")
+            raise InvalidInputError("max_jobs must exceed max_queue + workers")
         self.runner = runner
         self.max_queue = max_queue
         self.workers = workers

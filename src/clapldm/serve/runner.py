@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from clapldm.errors import OutputError
-from clapldm.serve.jobs import Job, JobCancelled, Report
+from clapldm.serve.jobs import Job, Report
 from clapldm.serve.schemas import ValidRequest
 
 logger = logging.getLogger(__name__)
@@ -107,4 +107,4 @@ class AudioRunner:
         return path
 
 
-__all__ = ["AudioRunner", "JobCancelled", "MEDIA_TYPES", "output_path"]
+__all__ = ["AudioRunner", "MEDIA_TYPES", "output_path"]
