@@ -1,0 +1,409 @@
+"""clapldm against diffusers' AudioLDMPipeline: per component, end to end, memory.
+
+Both sides run the same random weights (a diffusers AudioLDMPipeline at the real
+AudioLDM-S size, saved to a folder and imported by `AudioLDM.from_pretrained`) on the
+same inputs, in one process, interleaved round by round; every time is the median of
+`--repeats` rounds after one warm-up. Peak memory is measured per side in a fresh
+subprocess (peak RSS of loading, and of one generation on top of the loaded model), so
+neither side pays for the other's allocations.
+
+    python benchmarks/bench_vs_diffusers.py                 # AudioLDM-S, 10.24 s, 10 DDIM steps
+    python benchmarks/bench_vs_diffusers.py --precision both --repeats 5
+    python benchmarks/bench_vs_diffusers.py --quick          # tiny sizes (smoke test)
+
+GFLOP/s are FLOPs counted by `torch.utils.flop_counter` (2 per multiply-add; matmuls,
+convolutions, attention) over the median time, and "% peak" divides by the dense fp32
+matmul rate measured in the same process at the same thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+PROMPT = "a dog barking in the distance while rain falls on a tin roof"
+NEGATIVE = "low quality, noise"
+GUIDANCE = 2.5
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10, help="DDIM steps (default 10)")
+    parser.add_argument("--duration", type=float, default=10.24, help="seconds of audio (default 10.24)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed rounds per contender (median)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--precision", choices=("fp32", "bf16", "both"), default="both")
+    parser.add_argument("--size", choices=sorted(common.SIZES), default="s")
+    parser.add_argument("--quick", action="store_true", help="tiny model, 0.64 s, 2 steps (smoke test)")
+    parser.add_argument("--model-dir", type=Path, default=None, help="where the peer folder is built / reused")
+    parser.add_argument("--skip", default="", help="comma list of parts to skip: text,unet,vae,vocoder,e2e,memory")
+    parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.duration, args.steps = "tiny", 0.64, 2
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
+    return args
+
+
+# ------------------------------------------------------------------------------ sides
+class Job:
+    """The inputs both sides share: latents, embeddings, mel, and the two callables per part."""
+
+    def __init__(self, peer: Any, ours: Any, duration: float, steps: int) -> None:
+        self.peer, self.ours = peer, ours
+        self.duration, self.steps = duration, steps
+        num_samples = round(duration * ours.sample_rate)
+        self.num_samples = num_samples
+        self.latents = ours_latents(ours, duration)
+        if tuple(peer_latents(peer, duration).shape) != tuple(self.latents.shape):
+            raise SystemExit(f"--duration {duration:g}: diffusers and clapldm pick different latent sizes")
+        generator = torch.Generator().manual_seed(1)
+        embed_dim = ours.unet.config.cond_dim
+        self.embeds = torch.nn.functional.normalize(torch.randn(2, embed_dim, generator=generator), dim=-1)
+        self.unet_input = torch.cat([self.latents, self.latents])
+        self.timestep = torch.tensor(501)
+        with torch.inference_mode():
+            self.mel = ours.vae.decode(self.latents / ours.vae.config.scale_factor)[:, 0].clone()
+
+    # text: prompt + negative prompt, as each pipeline encodes them for one call
+    def peer_text(self, negative: str | None) -> Any:
+        return self.peer._encode_prompt([PROMPT], "cpu", 1, True, [negative] if negative else None)
+
+    def ours_text(self, negative: str | None) -> Any:
+        return self.ours.embed_text([PROMPT]), self.ours.embed_text([negative or ""])
+
+    def peer_unet(self) -> Any:
+        return self.peer.unet(
+            self.unet_input, self.timestep, encoder_hidden_states=None, class_labels=self.embeds
+        ).sample
+
+    def ours_unet(self) -> Any:
+        with self.ours.autocast():
+            return self.ours.unet(self.unet_input, self.timestep, self.embeds).float()
+
+    def peer_vae(self) -> Any:
+        return self.peer.vae.decode(self.latents / self.peer.vae.config.scaling_factor).sample
+
+    def ours_vae(self) -> Any:
+        with self.ours.autocast():
+            return self.ours.vae.decode(self.latents / self.ours.vae.config.scale_factor).float()
+
+    def peer_vocoder(self) -> Any:
+        return self.peer.vocoder(self.mel)
+
+    def ours_vocoder(self) -> Any:
+        with self.ours.autocast():
+            return self.ours.vocoder(self.mel).float()
+
+    def peer_e2e(self) -> np.ndarray:
+        out = self.peer(
+            PROMPT,
+            audio_length_in_s=self.duration,
+            num_inference_steps=self.steps,
+            guidance_scale=GUIDANCE,
+            latents=self.latents.clone(),
+            eta=0.0,
+            output_type="np",
+        )
+        return np.asarray(out.audios)
+
+    def ours_e2e(self) -> np.ndarray:
+        out = self.ours.generate(
+            PROMPT,
+            duration=self.duration,
+            steps=self.steps,
+            guidance_scale=GUIDANCE,
+            sampler="ddim",
+            eta=0.0,
+            latents=self.latents.clone(),
+            seed=0,
+        )
+        return out.audio
+
+
+def ours_latents(ours: Any, duration: float) -> torch.Tensor:
+    """The shared start latents (1, C, T', F'), seed 0, in clapldm's geometry."""
+    shape = ours.latent_shape(round(duration * ours.sample_rate))
+    return torch.randn((1, *shape), generator=torch.Generator().manual_seed(0))
+
+
+def peer_latents(peer: Any, duration: float) -> torch.Tensor:
+    """The same latents in diffusers' geometry (equal to clapldm's for the sizes used)."""
+    config = peer.vocoder.config
+    hop_seconds = float(np.prod(config.upsample_rates)) / config.sampling_rate
+    factor = peer.vae_scale_factor
+    height = math.ceil(int(duration / hop_seconds) / factor) * factor
+    shape = (peer.unet.config.in_channels, height // factor, config.model_in_dim // factor)
+    return torch.randn((1, *shape), generator=torch.Generator().manual_seed(0))
+
+
+def set_precision(ours: Any, precision: str) -> None:
+    ours.set_precision(precision)
+
+
+# ------------------------------------------------------------------------------ memory
+def read_hwm_mib() -> float:
+    """Peak RSS since the last reset (VmHWM), MiB; ru_maxrss where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return common.peak_rss_mib()
+
+
+def reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def memory_child(args: argparse.Namespace) -> None:
+    """Load one side in this fresh process and generate once; print JSON peaks (MiB)."""
+    side, precision = args.memory_child.split(":")
+    common.set_threads(args.threads)
+    import diffusers  # noqa: F401  (both sides pay the same imports)
+
+    import clapldm  # noqa: F401
+
+    folder = args.model_dir
+    start = read_hwm_mib()
+    if side == "diffusers":
+        pipe = common.load_peer(folder)
+    else:
+        pipe = common.load_ours(folder)
+        set_precision(pipe, precision)
+    load_peak = read_hwm_mib()
+    resettable = reset_hwm()
+    before_run = read_hwm_mib()
+    job = Job.__new__(Job)
+    job.peer = job.ours = pipe
+    job.duration, job.steps = args.duration, args.steps
+    job.latents = peer_latents(pipe, args.duration) if side == "diffusers" else ours_latents(pipe, args.duration)
+    with torch.inference_mode():
+        (job.peer_e2e if side == "diffusers" else job.ours_e2e)()
+    run_peak = read_hwm_mib()
+    print(
+        json.dumps(
+            {
+                "imports_mib": start,
+                "load_peak_mib": load_peak,
+                "loaded_mib": before_run,
+                "run_peak_mib": run_peak,
+                "job_peak_mib": max(load_peak, run_peak),
+                "resettable": resettable,
+            }
+        )
+    )
+
+
+def measure_memory(args: argparse.Namespace, sides: list[str]) -> dict[str, dict[str, float]]:
+    results = {}
+    for side in sides:
+        command = [
+            sys.executable,
+            os.path.abspath(__file__),
+            "--memory-child",
+            side,
+            "--model-dir",
+            str(args.model_dir),
+            "--size",
+            args.size,
+            "--duration",
+            str(args.duration),
+            "--steps",
+            str(args.steps),
+            "--threads",
+            str(args.threads),
+        ]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+        if done.returncode != 0 or not lines:
+            raise RuntimeError(f"memory child {side} failed:\n{done.stderr[-2000:]}")
+        results[side] = json.loads(lines[-1])
+    return results
+
+
+# ------------------------------------------------------------------------------ main
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.model_dir is None:
+        args.model_dir = Path(tempfile.gettempdir()) / "clapldm_bench" / args.size
+    if args.memory_child:
+        memory_child(args)
+        return 0
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    common.set_threads(args.threads)
+    skip = {part for part in args.skip.split(",") if part}
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+
+    import diffusers
+    import transformers
+
+    from clapldm import __version__
+
+    common.build_peer_folder(args.model_dir, args.size)
+    peer = common.load_peer(args.model_dir)
+    ours = common.load_ours(args.model_dir)
+    job = Job(peer, ours, args.duration, args.steps)
+    print(
+        f"# clapldm {__version__} vs diffusers {diffusers.__version__} (transformers "
+        f"{transformers.__version__}), torch {torch.__version__}, {args.threads} threads, "
+        f"size {args.size}, {args.duration:g} s, {args.steps} DDIM steps, guidance {GUIDANCE}, "
+        f"median of {args.repeats}",
+        flush=True,
+    )
+    peak = common.matmul_peak(torch.float32, 512 if args.quick else 2048)
+    results: dict[str, Any] = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": []}
+    rows = results["rows"]
+
+    def row(name: str, times: dict[str, list[float]], flops: float | None, note: str = "") -> None:
+        peer_s = common.median(times["diffusers"]) if "diffusers" in times else math.nan
+        entry: dict[str, Any] = {"part": name, "diffusers_s": peer_s, "note": note}
+        for key, values in times.items():
+            if key != "diffusers":
+                entry[f"{key}_s"] = common.median(values)
+        ours_key = next(key for key in times if key != "diffusers")
+        ours_s = common.median(times[ours_key])
+        entry["speedup"] = peer_s / ours_s
+        if flops:
+            entry["gflop"] = flops / 1e9
+            entry["ours_gflops"] = flops / ours_s / 1e9
+            entry["peer_gflops"] = flops / peer_s / 1e9
+        entry["raw"] = times
+        rows.append(entry)
+        print_row(entry, peak)
+
+    print_header()
+    with torch.inference_mode():
+        if "text" not in skip:
+            set_precision(ours, "fp32")
+            for negative in (None, NEGATIVE):
+                label = "text: prompt + negative " + ("'' (default)" if negative is None else repr(negative))
+                times = common.interleaved(
+                    {
+                        "diffusers": lambda n=negative: job.peer_text(n),
+                        "clapldm": lambda n=negative: job.ours_text(n),
+                    },
+                    args.repeats,
+                )
+                row(label, times, common.count_flops(lambda n=negative: job.ours_text(n)))
+        for precision in precisions:
+            set_precision(ours, precision)
+            tag = "" if precision == "fp32" else " bf16"
+            for part in ("unet", "vae", "vocoder"):
+                if part in skip:
+                    continue
+                times = common.interleaved(
+                    {
+                        "diffusers": getattr(job, f"peer_{part}"),
+                        "clapldm": getattr(job, f"ours_{part}"),
+                    },
+                    args.repeats,
+                )
+                flops = common.count_flops(getattr(job, f"ours_{part}"))
+                label = {"unet": "UNet step (CFG, batch 2)", "vae": "VAE decode", "vocoder": "vocoder"}[part]
+                diff = (getattr(job, f"peer_{part}")() - getattr(job, f"ours_{part}")()).abs().max().item()
+                row(label + tag, times, flops, note=f"max|diff| {diff:.1e}")
+        set_precision(ours, "fp32")
+        if "e2e" not in skip:
+            contenders = {"diffusers": job.peer_e2e, "clapldm": job.ours_e2e}
+
+            def ours_bf16() -> np.ndarray:
+                set_precision(ours, "bf16")
+                try:
+                    return job.ours_e2e()
+                finally:
+                    set_precision(ours, "fp32")
+
+            if "bf16" in precisions:
+                contenders["clapldm bf16"] = ours_bf16
+            if "fp32" not in precisions:
+                del contenders["clapldm"]
+            times = common.interleaved(contenders, args.repeats)
+            reference = job.peer_e2e()
+            notes = []
+            if "clapldm" in contenders:
+                wave = job.ours_e2e()
+                diff = float(np.abs(wave - reference).max())
+                notes.append(f"max|diff| {diff:.1e} (peak {np.abs(reference).max():.2f})")
+                results["e2e_max_abs_diff"] = diff
+            if "clapldm bf16" in contenders:
+                snr = common.snr_db(job.ours_e2e(), ours_bf16())
+                notes.append(f"bf16 SNR vs fp32 {snr:.1f} dB")
+                results["bf16_snr_db"] = snr
+            audio_s = job.num_samples / ours.sample_rate
+            for key in contenders:
+                if key != "diffusers":
+                    pair = {"diffusers": times["diffusers"], key: times[key]}
+                    rtf = common.median(times[key]) / audio_s
+                    row(f"end to end {key} ({args.steps} steps)", pair, None, "; ".join(notes) + f"; RTF {rtf:.2f}")
+            results["peer_rtf"] = common.median(times["diffusers"]) / audio_s
+    peak_end = common.matmul_peak(torch.float32, 512 if args.quick else 2048)
+    results["fp32_peak_gflops"] = [peak, peak_end]
+    print(f"\nmeasured fp32 matmul peak: {peak:.0f} GFLOP/s (start), {peak_end:.0f} (end); % peak uses the start value")
+
+    if "memory" not in skip:
+        sides = ["diffusers:fp32"] + [f"clapldm:{p}" for p in precisions]
+        memory = measure_memory(args, sides)
+        results["memory"] = memory
+        print("\npeak resident memory (MiB, fresh process per side; 'run' = peak while generating once)")
+        print("| side | after imports | load peak | loaded | run peak | job peak |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for side, values in memory.items():
+            print(
+                f"| {side} | {values['imports_mib']:.0f} | {values['load_peak_mib']:.0f} | "
+                f"{values['loaded_mib']:.0f} | {values['run_peak_mib']:.0f} | {values['job_peak_mib']:.0f} |"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+def print_header() -> None:
+    print("\n| part | diffusers s | clapldm s | speedup | GFLOP | clapldm GFLOP/s | % peak | diffusers % peak | note |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+
+
+def print_row(entry: dict[str, Any], peak: float) -> None:
+    ours_s = next(v for k, v in entry.items() if k.endswith("_s") and k != "diffusers_s")
+    gflop = entry.get("gflop")
+    if gflop:
+        extra = (
+            f"{gflop:.1f} | {entry['ours_gflops']:.0f} | {100 * entry['ours_gflops'] / peak:.0f}% | "
+            f"{100 * entry['peer_gflops'] / peak:.0f}%"
+        )
+    else:
+        extra = " |  |  | "
+    print(
+        f"| {entry['part']} | {common.fmt_seconds(entry['diffusers_s'])} | {common.fmt_seconds(ours_s)} | "
+        f"{entry['speedup']:.2f}x | {extra} | {entry['note']} |",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    started = time.perf_counter()
+    code = main()
+    print(f"\n(total benchmark wall time {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+    sys.exit(code)
