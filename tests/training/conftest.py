@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +21,9 @@ SOUNDS = [
 ]
 
 
-def write_clip(path: Path, kind: int, seconds: float = 1.0, rate: int = 16000, seed: int = 0) -> None:
+def write_clip(
+    path: Path, kind: int, seconds: float = 1.0, rate: int = 16000, seed: int = 0
+) -> None:
     """One generated clip: sine / square / noise, with a little noise and a fade."""
     rng = np.random.default_rng(seed)
     t = np.arange(round(seconds * rate)) / rate
@@ -42,7 +46,11 @@ def make_corpus(folder: Path, clips: int = 8, seconds: float = 1.0, rate: int = 
         name = f"clip{index:03d}.wav"
         write_clip(folder / name, index, seconds, rate, seed=index)
         caption = SOUNDS[index % len(SOUNDS)][0]
-        lines.append(json.dumps({"path": name, "caption": caption, "captions": [caption, f"the sound of {caption}"]}))
+        lines.append(
+            json.dumps(
+                {"path": name, "caption": caption, "captions": [caption, f"the sound of {caption}"]}
+            )
+        )
     manifest = folder / "manifest.jsonl"
     manifest.write_text("\n".join(lines) + "\n")
     return manifest
@@ -80,6 +88,65 @@ def tiny_parts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     torch.manual_seed(0)
     vae_config = VAEConfig.from_dict(config["model"])
     save_component(root / "vae", vae_config, AutoencoderKL(vae_config), mel)
-    vocoder_config = HifiGanConfig.from_dict(json.loads((TINY / "vocoder.json").read_text())["model"])
+    vocoder_config = HifiGanConfig.from_dict(
+        json.loads((TINY / "vocoder.json").read_text())["model"]
+    )
     save_component(root / "vocoder", vocoder_config, HifiGan(vocoder_config), mel)
     return {"clap": root / "clap", "vae": root / "vae", "vocoder": root / "vocoder"}
+
+
+def LossRecorder() -> Any:  # noqa: N802 - reads like the class it builds
+    """Lightning callback collecting every logged ``train/*`` metric per step."""
+    import lightning as L
+
+    class Recorder(L.Callback):
+        def __init__(self) -> None:
+            self.steps: list[dict[str, float]] = []
+
+        def on_train_batch_end(
+            self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int
+        ) -> None:
+            self.steps.append(
+                {
+                    k[6:]: float(v)
+                    for k, v in trainer.callback_metrics.items()
+                    if k.startswith("train/")
+                }
+            )
+
+        def series(self, name: str) -> list[float]:
+            return [step[name] for step in self.steps if name in step]
+
+    return Recorder()
+
+
+def run_stage(
+    stage: str,
+    data: Path,
+    out: Path,
+    overrides: Sequence[str] = (),
+    *,
+    resume: bool = False,
+    parts: dict[str, Path] | None = None,
+    text_tower: Path | None = None,
+    callbacks: Sequence[Any] = (),
+) -> tuple[Any, Any]:
+    """Train a tiny stage in-process; returns (TrainResult, LossRecorder)."""
+    from clapldm.training.config import load_training_config
+    from clapldm.training.runner import train
+
+    sets = list(overrides)
+    if stage == "clap" and text_tower is not None:
+        sets.insert(0, f"clap.text_tower={text_tower}")
+    if stage == "ldm" and parts is not None:
+        sets[:0] = [f"ldm.vae={parts['vae']}", f"ldm.clap={parts['clap']}"]
+    recorder = LossRecorder()
+    result = train(
+        load_training_config(TINY / f"{stage}.json", sets),
+        data,
+        out,
+        resume=resume,
+        progress=False,
+        callbacks=[recorder, *callbacks],
+    )
+    return result, recorder

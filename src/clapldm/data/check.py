@@ -54,10 +54,11 @@ class CheckReport:
         return {kind: sum(p.kind == kind for p in self.problems) for kind in PROBLEMS}
 
     def summary(self) -> str:
-        counts = ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in self.counts().items() if n)
-        return (
-            f"{self.total} clips: {len(self.good)} usable ({self.good_seconds / 3600:.2f} h)"
-            + (f"; problems: {counts}" if counts else "; no problems")
+        counts = ", ".join(
+            f"{n} {kind.replace('_', ' ')}" for kind, n in self.counts().items() if n
+        )
+        return f"{self.total} clips: {len(self.good)} usable ({self.good_seconds / 3600:.2f} h)" + (
+            f"; problems: {counts}" if counts else "; no problems"
         )
 
 
@@ -71,8 +72,9 @@ def loudest_window_db(wave: np.ndarray, sample_rate: int) -> float:
     return 10.0 * float(np.log10(energy)) if energy > 0 else float("-inf")
 
 
-def check_entry(entry: ManifestEntry, min_seconds: float, silence_db: float,
-                require_caption: bool) -> tuple[str, str, float]:
+def check_entry(
+    entry: ManifestEntry, min_seconds: float, silence_db: float, require_caption: bool
+) -> tuple[str, str, float]:
     """Classify one clip: (problem kind or "", reason, usable seconds)."""
     if require_caption and not entry.all_captions:
         return "no_caption", "empty caption", 0.0
@@ -92,7 +94,11 @@ def check_entry(entry: ManifestEntry, min_seconds: float, silence_db: float,
         return "too_short", f"{seconds:.3f} s usable, need {min_seconds:g} s", seconds
     level = loudest_window_db(region, rate)
     if level < silence_db:
-        return "silent", f"loudest {WINDOW_SECONDS * 1000:.0f} ms is {level:.1f} dBFS (< {silence_db:g})", seconds
+        return (
+            "silent",
+            f"loudest {WINDOW_SECONDS * 1000:.0f} ms is {level:.1f} dBFS (< {silence_db:g})",
+            seconds,
+        )
     return "", "", seconds
 
 
@@ -100,9 +106,15 @@ def _check_one(args: tuple[ManifestEntry, float, float, bool]) -> tuple[str, str
     return check_entry(*args)
 
 
-def check_entries(entries: Sequence[ManifestEntry], *, min_seconds: float = 0.1,
-                  silence_db: float = -60.0, require_caption: bool = False, workers: int = 1,
-                  progress: Callable[[int, int], None] | None = None) -> CheckReport:
+def check_entries(
+    entries: Sequence[ManifestEntry],
+    *,
+    min_seconds: float = 0.1,
+    silence_db: float = -60.0,
+    require_caption: bool = False,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
     """Decode every clip (in ``workers`` processes) and classify it."""
     report = CheckReport(total=len(entries))
     jobs = [(entry, min_seconds, silence_db, require_caption) for entry in entries]
@@ -128,19 +140,32 @@ def _progress(results, total: int, progress: Callable[[int, int], None] | None):
         yield result
 
 
-def check_manifest(path: str | os.PathLike[str], *, split: str | None = None,
-                   min_seconds: float = 0.1, silence_db: float = -60.0,
-                   require_caption: bool = False, workers: int = 1,
-                   clean_output: str | os.PathLike[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None) -> CheckReport:
+def check_manifest(
+    path: str | os.PathLike[str],
+    *,
+    split: str | None = None,
+    min_seconds: float = 0.1,
+    silence_db: float = -60.0,
+    require_caption: bool = False,
+    workers: int = 1,
+    clean_output: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> CheckReport:
     """Check a manifest. Lines that cannot even be parsed (or whose file is missing) are
     reported as unreadable; with ``clean_output`` the usable clips are written there."""
     manifest = Path(path)
     skipped: list[tuple[int, str]] = []
-    parsed = read_manifest(manifest, split=split, on_error="skip", check_files=False,
-                           skipped_lines=skipped)
-    report = check_entries(parsed, min_seconds=min_seconds, silence_db=silence_db,
-                           require_caption=require_caption, workers=workers, progress=progress)
+    parsed = read_manifest(
+        manifest, split=split, on_error="skip", check_files=False, skipped_lines=skipped
+    )
+    report = check_entries(
+        parsed,
+        min_seconds=min_seconds,
+        silence_db=silence_db,
+        require_caption=require_caption,
+        workers=workers,
+        progress=progress,
+    )
     report.total += len(skipped)
     for line, message in skipped:
         report.problems.insert(0, ClipProblem(f"{manifest}:{line}", "unreadable", message))
@@ -149,4 +174,11 @@ def check_manifest(path: str | os.PathLike[str], *, split: str | None = None,
     return report
 
 
-__all__ = ["CheckReport", "ClipProblem", "check_entries", "check_entry", "check_manifest", "loudest_window_db"]
+__all__ = [
+    "CheckReport",
+    "ClipProblem",
+    "check_entries",
+    "check_entry",
+    "check_manifest",
+    "loudest_window_db",
+]

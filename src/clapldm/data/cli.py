@@ -11,17 +11,32 @@ logger = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
-    data = sub.add_parser("data", help="training data tools: check a manifest, write shards, build the corpus")
+    data = sub.add_parser(
+        "data", help="training data tools: check a manifest, write shards, build the corpus"
+    )
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
 
-    p = data_sub.add_parser("check", help="report unreadable, silent, too-short (and uncaptioned) clips")
+    p = data_sub.add_parser(
+        "check", help="report unreadable, silent, too-short (and uncaptioned) clips"
+    )
     p.add_argument("manifest", help=".jsonl or .csv manifest")
     p.add_argument("--split", default=None, help="only lines of this split")
     p.add_argument("--min-seconds", type=float, default=0.1)
-    p.add_argument("--silence-db", type=float, default=-60.0, help="loudest 100 ms below this dBFS = silent")
-    p.add_argument("--require-caption", action="store_true", help="an empty caption is a problem (text conditioning)")
+    p.add_argument(
+        "--silence-db", type=float, default=-60.0, help="loudest 100 ms below this dBFS = silent"
+    )
+    p.add_argument(
+        "--require-caption",
+        action="store_true",
+        help="an empty caption is a problem (text conditioning)",
+    )
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--write-clean", default=None, metavar="OUT.jsonl", help="write a manifest of the usable clips")
+    p.add_argument(
+        "--write-clean",
+        default=None,
+        metavar="OUT.jsonl",
+        help="write a manifest of the usable clips",
+    )
     p.add_argument("--max-listed", type=int, default=200, help="list at most this many problems")
     p.set_defaults(func=cmd_check)
 
@@ -32,8 +47,18 @@ def register(sub: Any) -> None:
     p.add_argument("--max-count", type=int, default=1000, help="samples per shard")
     p.set_defaults(func=cmd_shards)
 
-    p = data_sub.add_parser("build-corpus", help="build the offline corpus (see clapldm.data.corpus)", add_help=False)
-    p.add_argument("corpus_args", nargs=argparse.REMAINDER, help="arguments of the corpus builder (--help for them)")
+    # prefix_chars="+": every "-x"/"--x" is passed through untouched to the corpus builder.
+    p = data_sub.add_parser(
+        "build-corpus",
+        help="build the offline corpus (see clapldm.data.corpus)",
+        add_help=False,
+        prefix_chars="+",
+    )
+    p.add_argument(
+        "corpus_args",
+        nargs="*",
+        help="arguments of the corpus builder (--help for them)",
+    )
     p.set_defaults(func=cmd_build_corpus)
 
 
@@ -44,9 +69,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         if done % 500 == 0:
             print(f"checked {done}/{total}", file=sys.stderr)
 
-    report = check_manifest(args.manifest, split=args.split, min_seconds=args.min_seconds,
-                            silence_db=args.silence_db, require_caption=args.require_caption,
-                            workers=args.workers, clean_output=args.write_clean, progress=progress)
+    report = check_manifest(
+        args.manifest,
+        split=args.split,
+        min_seconds=args.min_seconds,
+        silence_db=args.silence_db,
+        require_caption=args.require_caption,
+        workers=args.workers,
+        clean_output=args.write_clean,
+        progress=progress,
+    )
     for problem in report.problems[: args.max_listed]:
         print(f"{problem.kind:11s} {problem.where}: {problem.reason}")
     if len(report.problems) > args.max_listed:

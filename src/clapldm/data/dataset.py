@@ -47,7 +47,9 @@ class ClipStore(Protocol):
         """Caption and paraphrases (may be empty)."""
         ...
 
-    def read(self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator) -> np.ndarray:
+    def read(
+        self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator
+    ) -> np.ndarray:
         """Mono float32 (samples,) at ``sample_rate``: a random crop of ``crop_seconds``
         (or the whole usable region when None or shorter). Raises `AudioReadError`."""
         ...
@@ -88,7 +90,9 @@ class ManifestStore:
     def captions(self, index: int) -> tuple[str, ...]:
         return self.entries[index].all_captions
 
-    def read(self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator) -> np.ndarray:
+    def read(
+        self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator
+    ) -> np.ndarray:
         entry = self.entries[index]
         if self.cache_audio:
             key = (index, sample_rate)
@@ -104,7 +108,9 @@ def _region(wave: np.ndarray, sample_rate: int, entry: ManifestEntry) -> np.ndar
     return wave[start:end]
 
 
-def crop(wave: np.ndarray, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator) -> np.ndarray:
+def crop(
+    wave: np.ndarray, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator
+) -> np.ndarray:
     """A random ``crop_seconds`` window of ``wave`` (all of it when shorter or None)."""
     if crop_seconds is None:
         return wave
@@ -150,7 +156,9 @@ def read_crop(
     except (sf.SoundFileError, RuntimeError, ValueError) as exc:
         raise AudioReadError(f"{name}: not a readable audio file ({exc})") from None
     if frames.shape[0] < length and frames.shape[0] < 0.9 * length:
-        raise AudioReadError(f"{name}: truncated file ({frames.shape[0]} of {length} frames readable)")
+        raise AudioReadError(
+            f"{name}: truncated file ({frames.shape[0]} of {length} frames readable)"
+        )
     mono = frames.mean(axis=1, dtype=np.float32)
     wave = to_mono_resampled(mono, source_rate, sample_rate, name=name)
     if crop_seconds is not None:
@@ -220,7 +228,11 @@ class AudioClipDataset(Dataset[dict[str, Any]]):
                 continue
             wave = self._segment(index, rng)
             if wave is not None:
-                return {"wave": torch.from_numpy(wave), "caption": self._caption(index, rng), "index": index}
+                return {
+                    "wave": torch.from_numpy(wave),
+                    "caption": self._caption(index, rng),
+                    "index": index,
+                }
         raise DataError(
             f"{MAX_CONSECUTIVE_BAD} unusable clips in a row near position {position} (e.g. "
             f"{self.store.name(self.clip_index(position))}); run `clapldm data check` on the data"
@@ -269,7 +281,9 @@ class StepSampler(Sampler[int]):
     is exactly the stream an uninterrupted run sees from step s.
     """
 
-    def __init__(self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self, batch_size: int, start_step: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
         self.batch_size = batch_size
         self.start_step = start_step
         self.rank = rank

@@ -118,7 +118,9 @@ def read_manifest(
             continue
         entries.append(entry)
     if skipped:
-        logger.warning("%s: skipped %d bad line(s) of %d", manifest, skipped, skipped + len(entries))
+        logger.warning(
+            "%s: skipped %d bad line(s) of %d", manifest, skipped, skipped + len(entries)
+        )
     if not entries:
         what = f" in split {split!r}" if split is not None else ""
         raise DataError(f"{manifest}: no usable clips{what}")
@@ -176,7 +178,9 @@ def _parse(record: dict[str, Any], base: Path, line: int) -> ManifestEntry:
     captions_raw = record.get("captions", ())
     if isinstance(captions_raw, str):
         captions_raw = [c.strip() for c in captions_raw.split("|")]
-    if not isinstance(captions_raw, (list, tuple)) or not all(isinstance(c, str) for c in captions_raw):
+    if not isinstance(captions_raw, (list, tuple)) or not all(
+        isinstance(c, str) for c in captions_raw
+    ):
         raise DataError("'captions' must be a list of strings")
     start, end = _seconds(record, "start"), _seconds(record, "end")
     if start is not None and end is not None and end <= start:
@@ -193,6 +197,31 @@ def _parse(record: dict[str, Any], base: Path, line: int) -> ManifestEntry:
         line=line,
         extra={k: v for k, v in record.items() if k not in _KNOWN},
     )
+
+
+def probe_entries(entries: list[ManifestEntry], on_error: OnError = "raise") -> list[ManifestEntry]:
+    """Open each file's header (cheap: nothing is decoded). Unreadable files raise
+    `DataError` listing them, or with ``on_error="skip"`` are dropped with a warning.
+    Corruption inside the audio data only shows when decoded (`clapldm data check`)."""
+    import soundfile as sf
+
+    good, bad = [], []
+    for entry in entries:
+        try:
+            info = sf.info(str(entry.path))
+            if info.frames == 0 or info.samplerate <= 0:
+                raise RuntimeError("no audio frames")
+            good.append(entry)
+        except (RuntimeError, OSError, ValueError) as exc:
+            bad.append(f"{entry.path} (line {entry.line}): {str(exc).splitlines()[0][:120]}")
+    if bad and on_error == "raise":
+        listed = "; ".join(bad[:5]) + (f"; ... {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{len(bad)} unreadable audio file(s): {listed}")
+    for message in bad:
+        logger.warning("skipping unreadable file %s", message)
+    if not good:
+        raise DataError("no readable audio file in the manifest")
+    return good
 
 
 def write_manifest(path: str | os.PathLike[str], entries: list[ManifestEntry]) -> Path:
@@ -220,4 +249,11 @@ def write_manifest(path: str | os.PathLike[str], entries: list[ManifestEntry]) -
     return target
 
 
-__all__ = ["ManifestEntry", "OnError", "is_manifest_path", "read_manifest", "write_manifest"]
+__all__ = [
+    "ManifestEntry",
+    "OnError",
+    "is_manifest_path",
+    "probe_entries",
+    "read_manifest",
+    "write_manifest",
+]

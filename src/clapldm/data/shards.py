@@ -84,7 +84,8 @@ def index_shards(paths: Iterable[Path]) -> list[tuple[str, dict[str, Member]]]:
     """Scan tar headers (data is skipped by seeking): [(key, {extension: Member})]."""
     samples: list[tuple[str, dict[str, Member]]] = []
     for path in paths:
-        current_key, members = None, {}
+        current_key: str | None = None
+        members: dict[str, Member] = {}
         try:
             with tarfile.open(path, mode="r:") as tar:
                 for info in tar:
@@ -126,8 +127,13 @@ class ShardWriter:
     """Write samples ({extension: bytes}) into ``folder/prefix-000000.tar`` shards of at
     most ``max_count`` samples / ``max_bytes`` bytes; each shard appears atomically."""
 
-    def __init__(self, folder: str | os.PathLike[str], prefix: str = "shard", max_count: int = 1000,
-                 max_bytes: int = 1 << 30) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        prefix: str = "shard",
+        max_count: int = 1000,
+        max_bytes: int = 1 << 30,
+    ) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.prefix, self.max_count, self.max_bytes = prefix, max_count, max_bytes
@@ -139,9 +145,15 @@ class ShardWriter:
 
     def write(self, key: str, sample: dict[str, bytes]) -> None:
         size = sum(len(v) for v in sample.values())
-        if self._tar is None or self._count >= self.max_count or self._bytes + size > self.max_bytes:
+        if (
+            self._tar is None
+            or self._count >= self.max_count
+            or self._bytes + size > self.max_bytes
+        ):
             self._close_shard()
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.prefix}.", suffix=".tmp", dir=self.folder)
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{self.prefix}.", suffix=".tmp", dir=self.folder
+            )
             os.close(fd)
             self._tar = tarfile.open(self._tmp, mode="w", format=tarfile.USTAR_FORMAT)
         for ext, data in sample.items():
@@ -182,18 +194,32 @@ class ShardWriter:
             self.abort()
 
 
-def write_audio_shards(entries: Iterable[ManifestEntry], folder: str | os.PathLike[str], *,
-                       max_count: int = 1000, max_bytes: int = 1 << 30) -> list[Path]:
+def write_audio_shards(
+    entries: Iterable[ManifestEntry],
+    folder: str | os.PathLike[str],
+    *,
+    max_count: int = 1000,
+    max_bytes: int = 1 << 30,
+) -> list[Path]:
     """Pack a manifest's files (their own bytes, not re-encoded) into audio shards."""
     with ShardWriter(folder, "audio", max_count, max_bytes) as writer:
         for number, entry in enumerate(entries):
             ext = entry.path.suffix.lower().lstrip(".")
             if ext not in AUDIO_EXTENSIONS:
-                raise DataError(f"{entry.path}: cannot shard a .{ext} file (use {', '.join(AUDIO_EXTENSIONS)})")
-            meta = {"caption": entry.caption, "captions": list(entry.captions), "start": entry.start,
-                    "end": entry.end, "name": str(entry.path)}
-            writer.write(f"{number:08d}", {ext: entry.path.read_bytes(),
-                                           "json": json.dumps(meta).encode("utf-8")})
+                raise DataError(
+                    f"{entry.path}: cannot shard a .{ext} file (use {', '.join(AUDIO_EXTENSIONS)})"
+                )
+            meta = {
+                "caption": entry.caption,
+                "captions": list(entry.captions),
+                "start": entry.start,
+                "end": entry.end,
+                "name": str(entry.path),
+            }
+            writer.write(
+                f"{number:08d}",
+                {ext: entry.path.read_bytes(), "json": json.dumps(meta).encode("utf-8")},
+            )
         return writer.close()
 
 
@@ -235,7 +261,9 @@ class ShardStore:
                 found.append(text)
         return tuple(found)
 
-    def read(self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator) -> np.ndarray:
+    def read(
+        self, index: int, sample_rate: int, crop_seconds: float | None, rng: np.random.Generator
+    ) -> np.ndarray:
         key, member, _ = self.samples[index]
         try:
             data = read_member(member)
@@ -252,9 +280,16 @@ class ShardStore:
 
 
 # ------------------------------------------------------------------------ pre-encoded
-def write_preencoded_sample(writer: ShardWriter, key: str, *, latent_mean: np.ndarray,
-                            latent_std: np.ndarray, audio_embed: np.ndarray,
-                            text_embed: np.ndarray | None, meta: dict[str, Any]) -> None:
+def write_preencoded_sample(
+    writer: ShardWriter,
+    key: str,
+    *,
+    latent_mean: np.ndarray,
+    latent_std: np.ndarray,
+    audio_embed: np.ndarray,
+    text_embed: np.ndarray | None,
+    meta: dict[str, Any],
+) -> None:
     sample = {
         "latent_mean.npy": _npy_bytes(latent_mean.astype(np.float16)),
         "latent_std.npy": _npy_bytes(latent_std.astype(np.float16)),
@@ -292,8 +327,15 @@ class PreencodedDataset(Dataset[dict[str, Any]]):
     False when the clip has none); ``caption`` str.
     """
 
-    def __init__(self, folder: str | os.PathLike[str], *, latent_frames: int, seed: int = 0,
-                 sample_posterior: bool = True, pad_latent: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        *,
+        latent_frames: int,
+        seed: int = 0,
+        sample_posterior: bool = True,
+        pad_latent: np.ndarray | None = None,
+    ) -> None:
         self.meta = read_preencoded_meta(folder)
         self.samples = [s for s in index_shards(shard_paths(folder)) if "latent_mean.npy" in s[1]]
         if not self.samples:
@@ -325,7 +367,9 @@ class PreencodedDataset(Dataset[dict[str, Any]]):
             offset = int(rng.integers(0, frames - self.latent_frames + 1))
             latent = latent[:, offset : offset + self.latent_frames]
         elif frames < self.latent_frames:
-            pad = np.zeros((latent.shape[0], self.latent_frames - frames, latent.shape[2]), np.float32)
+            pad = np.zeros(
+                (latent.shape[0], self.latent_frames - frames, latent.shape[2]), np.float32
+            )
             if self.pad_latent is not None:
                 pad[:] = self.pad_latent[:, None, :]
             latent = np.concatenate([latent, pad], axis=1)
@@ -337,7 +381,11 @@ class PreencodedDataset(Dataset[dict[str, Any]]):
             texts = _npy(read_member(members["text_embed.npy"])).astype(np.float32)
             choice = int(rng.integers(0, texts.shape[0]))
             text_embed = texts[choice]
-            captions = json.loads(read_member(members["json"])).get("captions", []) if "json" in members else []
+            captions = (
+                json.loads(read_member(members["json"])).get("captions", [])
+                if "json" in members
+                else []
+            )
             caption = captions[choice] if choice < len(captions) else ""
         return {
             "latent": torch.from_numpy(np.ascontiguousarray(latent)),

@@ -27,15 +27,27 @@ class PeriodDiscriminator(nn.Module):
     """Views a waveform (B, 1, T) as a 2-D (B, 1, T/p, p) image and applies (k, 1) convs,
     so each column sees every p-th sample. Returns (logits (B, N), feature maps)."""
 
-    def __init__(self, period: int, channels: tuple[int, ...] = (32, 128, 512, 1024, 1024),
-                 kernel_size: int = 5, stride: int = 3) -> None:
+    def __init__(
+        self,
+        period: int,
+        channels: tuple[int, ...] = (32, 128, 512, 1024, 1024),
+        kernel_size: int = 5,
+        stride: int = 3,
+    ) -> None:
         super().__init__()
         self.period = period
         widths = (1, *channels)
         pad = (kernel_size - 1) // 2
         self.convs = nn.ModuleList(
-            weight_norm(nn.Conv2d(widths[i], widths[i + 1], (kernel_size, 1),
-                                  (stride if i < len(channels) - 1 else 1, 1), padding=(pad, 0)))
+            weight_norm(
+                nn.Conv2d(
+                    widths[i],
+                    widths[i + 1],
+                    (kernel_size, 1),
+                    (stride if i < len(channels) - 1 else 1, 1),
+                    padding=(pad, 0),
+                )
+            )
             for i in range(len(channels))
         )
         self.conv_post = weight_norm(nn.Conv2d(channels[-1], 1, (3, 1), 1, padding=(1, 0)))
@@ -60,8 +72,11 @@ class MultiPeriodDiscriminator(nn.Module):
     """HiFi-GAN MPD: one `PeriodDiscriminator` per period (2, 3, 5, 7, 11: primes, so the
     sub-discriminators look at disjoint sample patterns)."""
 
-    def __init__(self, periods: tuple[int, ...] = (2, 3, 5, 7, 11),
-                 channels: tuple[int, ...] = (32, 128, 512, 1024, 1024)) -> None:
+    def __init__(
+        self,
+        periods: tuple[int, ...] = (2, 3, 5, 7, 11),
+        channels: tuple[int, ...] = (32, 128, 512, 1024, 1024),
+    ) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(PeriodDiscriminator(p, channels) for p in periods)
 
@@ -76,23 +91,41 @@ class MultiPeriodDiscriminator(nn.Module):
 
 
 # (kernel, stride, groups) of the MSD conv stack after its k15 input conv.
-_MSD_LAYOUT = ((15, 1, 1), (41, 2, 4), (41, 2, 16), (41, 4, 16), (41, 4, 16), (41, 1, 16), (5, 1, 1))
+_MSD_LAYOUT = (
+    (15, 1, 1),
+    (41, 2, 4),
+    (41, 2, 16),
+    (41, 4, 16),
+    (41, 4, 16),
+    (41, 1, 16),
+    (5, 1, 1),
+)
 
 
 class ScaleDiscriminator(nn.Module):
     """Grouped strided 1-D convs on a waveform (B, 1, T) -> (logits (B, N), feature maps)."""
 
-    def __init__(self, channels: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024),
-                 use_spectral_norm: bool = False) -> None:
+    def __init__(
+        self,
+        channels: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024),
+        use_spectral_norm: bool = False,
+    ) -> None:
         super().__init__()
         if len(channels) != len(_MSD_LAYOUT):
             raise ValueError(f"ScaleDiscriminator needs {len(_MSD_LAYOUT)} channel widths")
         norm = spectral_norm if use_spectral_norm else weight_norm
         widths = (1, *channels)
         self.convs = nn.ModuleList(
-            norm(nn.Conv1d(widths[i], widths[i + 1], kernel, stride,
-                           groups=groups if widths[i] % groups == 0 and widths[i + 1] % groups == 0 else 1,
-                           padding=(kernel - 1) // 2))
+            norm(
+                nn.Conv1d(
+                    widths[i],
+                    widths[i + 1],
+                    kernel,
+                    stride,
+                    groups=groups if widths[i] % groups == 0 and widths[i + 1] % groups == 0 else 1,
+                    padding=(kernel - 1) // 2,
+                )
+            )
             for i, (kernel, stride, groups) in enumerate(_MSD_LAYOUT)
         )
         self.conv_post = norm(nn.Conv1d(channels[-1], 1, 3, 1, padding=1))
@@ -111,8 +144,9 @@ class MultiScaleDiscriminator(nn.Module):
     """HiFi-GAN MSD: `ScaleDiscriminator` s on the raw waveform (spectral norm) and on x2,
     x4 average-pooled copies (weight norm)."""
 
-    def __init__(self, scales: int = 3,
-                 channels: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)) -> None:
+    def __init__(
+        self, scales: int = 3, channels: tuple[int, ...] = (128, 128, 256, 512, 1024, 1024, 1024)
+    ) -> None:
         super().__init__()
         self.discriminators = nn.ModuleList(
             ScaleDiscriminator(channels, use_spectral_norm=(i == 0)) for i in range(scales)

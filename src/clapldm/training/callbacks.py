@@ -53,7 +53,9 @@ def _fsync_dir(folder: Path) -> None:
 class AtomicCheckpointIO(TorchCheckpointIO):
     """torch.save to a temp file in the same folder, fsync, rename: never a partial file."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -94,6 +96,8 @@ class StepCheckpoint(ModelCheckpoint):
             every_n_train_steps=every * optimizers_per_step,
             save_last="link",
             save_on_train_epoch_end=False,
+            # Never "last-v1.ckpt": a resumed run must keep updating the one "last".
+            enable_version_counter=False,
         )
         self.optimizers_per_step = optimizers_per_step
 
@@ -143,7 +147,9 @@ def clean_stale_temp_files(folder: Path) -> list[Path]:
     removed = []
     if folder.is_dir():
         for path in folder.iterdir():
-            if path.name.startswith(".") and (path.name.endswith(".tmp") or path.name.endswith(".lnk")):
+            if path.name.startswith(".") and (
+                path.name.endswith(".tmp") or path.name.endswith(".lnk")
+            ):
                 path.unlink()
                 removed.append(path)
     return removed
@@ -179,10 +185,17 @@ class AverageBatchNormStats(L.Callback):
         if trainer.world_size <= 1:
             return
         for module in pl_module.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+            if (
+                isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+                and module.running_mean is not None
+            ):
                 assert module.running_var is not None
-                module.running_mean.copy_(trainer.strategy.reduce(module.running_mean.clone(), reduce_op="mean"))
-                module.running_var.copy_(trainer.strategy.reduce(module.running_var.clone(), reduce_op="mean"))
+                module.running_mean.copy_(
+                    trainer.strategy.reduce(module.running_mean.clone(), reduce_op="mean")
+                )
+                module.running_var.copy_(
+                    trainer.strategy.reduce(module.running_var.clone(), reduce_op="mean")
+                )
 
 
 class StepProgressBar(RichProgressBar):
@@ -209,7 +222,14 @@ class LogProgress(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._mark = (time.perf_counter(), trainer.global_step // self.optimizers_per_step)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self,
+        trainer: L.Trainer,
+        pl_module: L.LightningModule,
+        outputs: Any,
+        batch: Any,
+        batch_idx: int,
+    ) -> None:
         step = trainer.global_step // self.optimizers_per_step
         if step % self.every or self._mark is None or not trainer.is_global_zero:
             return
@@ -217,11 +237,21 @@ class LogProgress(L.Callback):
         then, start = self._mark
         rate = (step - start) / max(now - then, 1e-9)
         self._mark = (now, step)
-        metrics = {k: float(v) for k, v in trainer.callback_metrics.items()
-                   if k.startswith("train/") and k != "train/steps_per_sec"}
+        metrics = {
+            k: float(v)
+            for k, v in trainer.callback_metrics.items()
+            if k.startswith("train/") and k != "train/steps_per_sec"
+        }
         shown = " ".join(f"{k[6:]}={v:.4g}" for k, v in sorted(metrics.items()))
         logger.info("step %d/%d %s %.3f steps/s", step, self.max_steps, shown, rate)
-        pl_module.log("train/steps_per_sec", rate, on_step=True, on_epoch=False, logger=True, rank_zero_only=True)
+        pl_module.log(
+            "train/steps_per_sec",
+            rate,
+            on_step=True,
+            on_epoch=False,
+            logger=True,
+            rank_zero_only=True,
+        )
 
 
 __all__ = [

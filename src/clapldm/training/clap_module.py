@@ -42,7 +42,9 @@ class ClapModule(StageModule):
         text_encoder = tokenizer = None
         if not run.model.text_package:
             if not options.text_tower:
-                raise DataError("the CLAP config names no text_package; set clap.text_tower to a text encoder folder")
+                raise DataError(
+                    "the CLAP config names no text_package; set clap.text_tower to a text encoder folder"
+                )
             text_encoder, tokenizer = load_text_tower(Path(options.text_tower))
         self.clap = CompactClap(run.model, text_encoder, tokenizer)
         self._text_index: dict[str, int] = {}
@@ -65,7 +67,9 @@ class ClapModule(StageModule):
         if not self.run.options.precompute_text:
             return
         unique = sorted(set(c for c in captions if c))
-        digest = hashlib.sha256(json.dumps([self.run.model.to_dict(), unique]).encode()).hexdigest()[:16]
+        digest = hashlib.sha256(
+            json.dumps([self.run.model.to_dict(), unique]).encode()
+        ).hexdigest()[:16]
         cache_file = cache_dir / f"text_features-{digest}.safetensors" if cache_dir else None
         if cache_file is not None and cache_file.is_file():
             features = load_file(str(cache_file))["features"]
@@ -96,7 +100,10 @@ class ClapModule(StageModule):
         params = [p for p in self.clap.parameters() if p.requires_grad]
         optimizer = make_adam(params, self.run.train.lr, self.run)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(self.run))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         captions: list[str] = list(batch["caption"])
@@ -107,15 +114,16 @@ class ClapModule(StageModule):
         features = self.text_features(captions).to(self.clap.logit_scale.dtype)
         text = F.normalize(self.clap.text_projection(features).float(), dim=-1)  # (B, D)
         ids = torch.tensor([zlib.crc32(c.encode("utf-8")) for c in captions], device=self.device)
-        if self.trainer.world_size > 1:
-            audio = self.all_gather(audio, sync_grads=True).flatten(0, 1)
-            text = self.all_gather(text, sync_grads=True).flatten(0, 1)
-            ids = self.all_gather(ids).flatten(0, 1)
+        audio = self.gather(audio, sync_grads=True)  # negatives from every rank
+        text = self.gather(text, sync_grads=True)
+        ids = self.gather(ids)
         same = ids[:, None] == ids[None, :] if self.run.options.mask_duplicate_captions else None
         scale = self.clap.logit_scale_value
         loss = contrastive_loss(audio, text, scale, same)
         self.check_finite(loss)
-        self.log_losses({"loss": loss, "r@1": retrieval_accuracy(audio, text), "logit_scale": scale})
+        self.log_losses(
+            {"loss": loss, "r@1": retrieval_accuracy(audio, text), "logit_scale": scale}
+        )
         return loss
 
     # ------------------------------------------------------------------------ export

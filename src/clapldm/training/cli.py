@@ -18,33 +18,69 @@ def _devices(value: str) -> int | str:
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("train", help="train a stage: clap, vae, vocoder or ldm",
-                       description="Train one stage with PyTorch Lightning (1 CPU, N GPUs with DDP, "
-                       "several nodes). Checkpoints are atomic; --resume continues from the exact step.")
+    p = sub.add_parser(
+        "train",
+        help="train a stage: clap, vae, vocoder or ldm",
+        description="Train one stage with PyTorch Lightning (1 CPU, N GPUs with DDP, "
+        "several nodes). Checkpoints are atomic; --resume continues from the exact step.",
+    )
     p.add_argument("stage", choices=["clap", "vae", "vocoder", "ldm"])
-    p.add_argument("--config", default=None, help="training config JSON (default with --resume: the run's)")
-    p.add_argument("--data", default=None, help="manifest (.jsonl/.csv), shard folder/.tar/glob, or pre-encoded folder")
+    p.add_argument(
+        "--config", default=None, help="training config JSON (default with --resume: the run's)"
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="manifest (.jsonl/.csv), shard folder/.tar/glob, or pre-encoded folder",
+    )
     p.add_argument("--out", required=True, help="run folder (checkpoints, logs, config)")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's newest complete checkpoint")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the run folder's newest complete checkpoint",
+    )
     p.add_argument("--devices", type=_devices, default=1, help="devices per node (int or 'auto')")
     p.add_argument("--accelerator", default="auto", help="cpu, gpu, auto")
     p.add_argument("--strategy", default="auto", help="auto, ddp, ddp_spawn, ...")
     p.add_argument("--num-nodes", type=int, default=1)
-    p.add_argument("--precision", default=None, help="32-true, bf16-mixed, 16-mixed (default: the config's)")
+    p.add_argument(
+        "--precision", default=None, help="32-true, bf16-mixed, 16-mixed (default: the config's)"
+    )
     p.add_argument("--max-steps", type=int, default=None, help="override train.max_steps")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.lr=3e-4 (repeatable)")
-    p.add_argument("--progress", dest="progress", action="store_true", default=None, help="rich progress bar")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.lr=3e-4 (repeatable)",
+    )
+    p.add_argument(
+        "--progress", dest="progress", action="store_true", default=None, help="rich progress bar"
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("export", help="training run -> native component folder (EMA weights for the LDM)")
+    p = sub.add_parser(
+        "export", help="training run -> native component folder (EMA weights for the LDM)"
+    )
     p.add_argument("run_dir")
     p.add_argument("-o", "--output", required=True)
-    p.add_argument("--checkpoint", default=None, help="a specific checkpoint (default: the newest complete one)")
-    p.add_argument("--no-ema", action="store_true", help="export the raw weights even when the run kept an EMA")
-    p.add_argument("--vocoder", default=None, help="LDM: 'universal' or a vocoder folder -> write a full model folder")
-    p.add_argument("--component-only", action="store_true", help="LDM: write only the UNet component folder")
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        help="a specific checkpoint (default: the newest complete one)",
+    )
+    p.add_argument(
+        "--no-ema", action="store_true", help="export the raw weights even when the run kept an EMA"
+    )
+    p.add_argument(
+        "--vocoder",
+        default=None,
+        help="LDM: 'universal' or a vocoder folder -> write a full model folder",
+    )
+    p.add_argument(
+        "--component-only", action="store_true", help="LDM: write only the UNet component folder"
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("assemble", help="CLAP + VAE + UNet + vocoder folders -> a model folder")
@@ -55,18 +91,33 @@ def register(sub: Any) -> None:
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--name", default=None)
     p.add_argument("--max-duration", type=float, default=None)
-    p.add_argument("--scale-factor", type=float, default=None, help="override the LDM's latent scale factor")
+    p.add_argument(
+        "--scale-factor", type=float, default=None, help="override the LDM's latent scale factor"
+    )
     p.add_argument("--default-steps", type=int, default=None)
     p.add_argument("--default-sampler", default=None)
     p.add_argument("--default-guidance", type=float, default=None)
     p.set_defaults(func=cmd_assemble)
 
     p = sub.add_parser("preencode", help="encode a corpus once with the LDM config's VAE and CLAP")
-    p.add_argument("--config", required=True, help="ldm training config (names ldm.vae and ldm.clap)")
+    p.add_argument(
+        "--config", required=True, help="ldm training config (names ldm.vae and ldm.clap)"
+    )
     p.add_argument("--data", required=True, help="manifest or audio shards")
     p.add_argument("--out", required=True, help="folder for the pre-encoded shards")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--max-seconds", type=float, default=None, help="cut longer clips (default ldm.max_duration)")
+    p.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="cut longer clips (default ldm.max_duration)",
+    )
+    p.add_argument(
+        "--clap-seconds",
+        type=float,
+        default=0.0,
+        help="zero-pad shorter clips to this length before the CLAP audio embedding",
+    )
     p.add_argument("--shard-size", type=int, default=2000)
     p.add_argument("--device", default="cpu")
     p.set_defaults(func=cmd_preencode)
@@ -76,7 +127,9 @@ def _enable_info_logging() -> None:
     root = logging.getLogger("clapldm")
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
-    if not any(isinstance(h, logging.StreamHandler) for h in logging.getLogger().handlers + root.handlers):
+    if not any(
+        isinstance(h, logging.StreamHandler) for h in logging.getLogger().handlers + root.handlers
+    ):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
@@ -99,14 +152,25 @@ def cmd_train(args: argparse.Namespace) -> int:
         saved = json.loads((Path(args.out) / CONFIG_FILE).read_text(encoding="utf-8"))
         from clapldm.training.config import apply_overrides
 
-        run = parse_training_config(apply_overrides(saved, overrides), str(Path(args.out) / CONFIG_FILE))
+        run = parse_training_config(
+            apply_overrides(saved, overrides), str(Path(args.out) / CONFIG_FILE)
+        )
     else:
         raise ConfigError("pass --config (or --resume with a run folder that has one)")
     if run.stage != args.stage:
         raise ConfigError(f"the config is for stage {run.stage!r}, not {args.stage!r}")
-    result = train(run, args.data, args.out, resume=args.resume, devices=args.devices, strategy=args.strategy,
-                   num_nodes=args.num_nodes, accelerator=args.accelerator, precision=args.precision,
-                   progress=args.progress)
+    result = train(
+        run,
+        args.data,
+        args.out,
+        resume=args.resume,
+        devices=args.devices,
+        strategy=args.strategy,
+        num_nodes=args.num_nodes,
+        accelerator=args.accelerator,
+        precision=args.precision,
+        progress=args.progress,
+    )
     if result.checkpoint is not None:
         logger.info("finished at step %d; checkpoint %s", result.train_step, result.checkpoint)
     return 130 if result.interrupted else 0
@@ -116,8 +180,14 @@ def cmd_export(args: argparse.Namespace) -> int:
     from clapldm.training.export import export_run
 
     _enable_info_logging()
-    out = export_run(args.run_dir, args.output, checkpoint=args.checkpoint, use_ema=not args.no_ema,
-                     vocoder=args.vocoder, component_only=args.component_only)
+    out = export_run(
+        args.run_dir,
+        args.output,
+        checkpoint=args.checkpoint,
+        use_ema=not args.no_ema,
+        vocoder=args.vocoder,
+        component_only=args.component_only,
+    )
     print(out)
     return 0
 
@@ -135,9 +205,17 @@ def cmd_assemble(args: argparse.Namespace) -> int:
         changes["default_sampler"] = args.default_sampler
     if args.default_guidance is not None:
         changes["default_guidance_scale"] = args.default_guidance
-    out = assemble(clap=args.clap, vae=args.vae, unet=args.unet, vocoder=args.vocoder, output=args.output,
-                   name=args.name, max_duration=args.max_duration, scale_factor=args.scale_factor,
-                   pipeline=base.replace(**changes))
+    out = assemble(
+        clap=args.clap,
+        vae=args.vae,
+        unet=args.unet,
+        vocoder=args.vocoder,
+        output=args.output,
+        name=args.name,
+        max_duration=args.max_duration,
+        scale_factor=args.scale_factor,
+        pipeline=base.replace(**changes),
+    )
     print(out)
     return 0
 
@@ -153,8 +231,16 @@ def cmd_preencode(args: argparse.Namespace) -> int:
         if done % 100 == 0 or done == total:
             logger.info("pre-encoded %d/%d clips", done, total)
 
-    count = preencode(run, args.data, args.out, max_seconds=args.max_seconds, shard_size=args.shard_size,
-                      device=args.device, progress=progress)
+    count = preencode(
+        run,
+        args.data,
+        args.out,
+        max_seconds=args.max_seconds,
+        clap_seconds=args.clap_seconds,
+        shard_size=args.shard_size,
+        device=args.device,
+        progress=progress,
+    )
     print(f"{count} samples -> {args.out}")
     return 0
 

@@ -40,7 +40,9 @@ class EMA:
         self.decay = decay
         self.updates = 0
         self.shadow = {
-            name: p.detach().clone().float() for name, p in module.named_parameters() if p.requires_grad
+            name: p.detach().clone().float()
+            for name, p in module.named_parameters()
+            if p.requires_grad
         }
 
     @torch.no_grad()
@@ -62,8 +64,11 @@ class EMA:
         self.shadow = {k: v.to(device) for k, v in self.shadow.items()}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"decay": self.decay, "updates": self.updates,
-                "shadow": {k: v.detach().cpu() for k, v in self.shadow.items()}}
+        return {
+            "decay": self.decay,
+            "updates": self.updates,
+            "shadow": {k: v.detach().cpu() for k, v in self.shadow.items()},
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         missing = set(self.shadow) - set(state["shadow"])
@@ -71,7 +76,9 @@ class EMA:
             raise KeyError(f"EMA state lacks {sorted(missing)[:3]}")
         self.updates = int(state["updates"])
         device = next(iter(self.shadow.values())).device if self.shadow else torch.device("cpu")
-        self.shadow = {k: v.to(device).float() for k, v in state["shadow"].items() if k in self.shadow}
+        self.shadow = {
+            k: v.to(device).float() for k, v in state["shadow"].items() if k in self.shadow
+        }
 
 
 def warmup_lambda(warmup_steps: int) -> Callable[[int], float]:
@@ -120,7 +127,9 @@ class StageModule(L.LightningModule):
     def step_generator(self, salt: int = 0) -> torch.Generator:
         """A CPU generator seeded by (seed, step, rank, salt): all per-step randomness."""
         rank = self.global_rank if self._trainer is not None else 0
-        state = np.random.SeedSequence([self.run.train.seed, self.train_step, rank, salt]).generate_state(2)
+        state = np.random.SeedSequence(
+            [self.run.train.seed, self.train_step, rank, salt]
+        ).generate_state(2)
         return torch.Generator("cpu").manual_seed(int(state[0]) << 32 | int(state[1]))
 
     # ------------------------------------------------------------------- to override
@@ -166,7 +175,11 @@ class StageModule(L.LightningModule):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint["state_dict"]
-        for key in [k for k in state if k.startswith(self.checkpoint_exclude)] if self.checkpoint_exclude else []:
+        for key in (
+            [k for k in state if k.startswith(self.checkpoint_exclude)]
+            if self.checkpoint_exclude
+            else []
+        ):
             del state[key]
         checkpoint[CHECKPOINT_META_KEY] = {
             "config": self.run.to_dict(),
@@ -190,15 +203,52 @@ class StageModule(L.LightningModule):
         self.on_load_checkpoint(checkpoint)
         self.load_state_dict(checkpoint["state_dict"], strict=True)
 
+    # ------------------------------------------------------------------ plumbing
+    def optimizer_list(self) -> list[Any]:
+        """``self.optimizers()`` as a list, however many there are."""
+        optimizers = self.optimizers()
+        return list(optimizers) if isinstance(optimizers, list) else [optimizers]
+
+    def scheduler_list(self) -> list[Any]:
+        schedulers = self.lr_schedulers()
+        if schedulers is None:
+            return []
+        return list(schedulers) if isinstance(schedulers, list) else [schedulers]
+
+    def gather(self, value: torch.Tensor, sync_grads: bool = False) -> torch.Tensor:
+        """(N, ...) on each rank -> (world * N, ...) (``value`` itself on one process)."""
+        if self.trainer.world_size <= 1:
+            return value
+        gathered = self.all_gather(value, sync_grads=sync_grads)
+        assert isinstance(gathered, torch.Tensor)
+        return gathered.flatten(0, 1) if value.dim() > 0 else gathered
+
     # ------------------------------------------------------------------- logging
-    def log_losses(self, values: dict[str, torch.Tensor | float], prog_bar: tuple[str, ...] = ("loss",)) -> None:
+    def log_losses(
+        self, values: dict[str, torch.Tensor | float], prog_bar: tuple[str, ...] = ("loss",)
+    ) -> None:
         for name, value in values.items():
-            tensor = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-            self.log(f"train/{name}", tensor.float(), prog_bar=False, on_step=True, on_epoch=False,
-                     batch_size=self.run.train.batch_size)
+            tensor = (
+                value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+            )
+            self.log(
+                f"train/{name}",
+                tensor.float(),
+                prog_bar=False,
+                on_step=True,
+                on_epoch=False,
+                batch_size=self.run.train.batch_size,
+            )
             if name in prog_bar:
-                self.log(name, tensor.float(), prog_bar=True, logger=False, on_step=True, on_epoch=False,
-                         batch_size=self.run.train.batch_size)
+                self.log(
+                    name,
+                    tensor.float(),
+                    prog_bar=True,
+                    logger=False,
+                    on_step=True,
+                    on_epoch=False,
+                    batch_size=self.run.train.batch_size,
+                )
 
     def check_finite(self, loss: torch.Tensor, what: str = "loss") -> None:
         if not torch.isfinite(loss):
@@ -214,9 +264,13 @@ def _version() -> str:
     return __version__
 
 
-def make_adam(params: Any, lr: float, run: TrainingRun, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
+def make_adam(
+    params: Any, lr: float, run: TrainingRun, betas: tuple[float, float] | None = None
+) -> torch.optim.Optimizer:
     """AdamW with the run's betas / weight decay (weight decay 0 makes it plain Adam)."""
-    return torch.optim.AdamW(params, lr=lr, betas=betas or run.train.betas, weight_decay=run.train.weight_decay)
+    return torch.optim.AdamW(
+        params, lr=lr, betas=betas or run.train.betas, weight_decay=run.train.weight_decay
+    )
 
 
 def lr_lambda(run: TrainingRun, decay: float = 1.0, decay_every: int = 1) -> Callable[[int], float]:

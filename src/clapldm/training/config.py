@@ -61,10 +61,11 @@ class TrainConfig(ConfigBase):
     precision: str = "32-true"  # Lightning precision: 32-true, bf16-mixed, 16-mixed
     # Data hygiene: what a bad clip does ("skip": warn once and use another clip).
     on_bad_file: Literal["raise", "skip"] = "skip"
-    silence_db: float = -60.0  # crops quieter than this RMS (dBFS) are re-drawn
+    silence_db: float = -70.0  # crops quieter than this RMS (dBFS) are re-drawn
     min_seconds: float = 0.05  # shorter clips are unusable
     max_crop_tries: int = 5
     cache_audio: bool = False  # keep decoded clips in memory (small corpora)
+    probe_files: bool = True  # open every file's header at start-up (fail fast / skip early)
     split: str = "train"  # manifest lines with another "split" are ignored; "" = all
     paraphrases: bool = True  # draw one of the clip's captions at random
 
@@ -108,6 +109,9 @@ class VaeTrainConfig(ConfigBase):
     disc_layers: int = 3
     disc_lr: float = 0.0  # 0 = train.lr
     sample_posterior: bool = True
+    # Start the decoder's output bias at the first batch's mean log-mel: the log-mel sits
+    # around -5 to -11, which an Adam-trained bias would take thousands of steps to reach.
+    init_output_bias: bool = True
 
 
 @dataclass(frozen=True)
@@ -193,7 +197,9 @@ def parse_training_config(data: dict[str, Any], where: str = "config") -> Traini
     stage = data.get("stage")
     if stage not in STAGES:
         raise ConfigError(f"{where}: 'stage' must be one of {list(STAGES)}, got {stage!r}")
-    allowed = {"stage", "model", "mel", "train", stage} | ({"scheduler"} if stage == "ldm" else set())
+    allowed = {"stage", "model", "mel", "train", stage} | (
+        {"scheduler"} if stage == "ldm" else set()
+    )
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ConfigError(f"{where}: unknown keys {unknown} for stage {stage!r}")
@@ -206,7 +212,7 @@ def parse_training_config(data: dict[str, Any], where: str = "config") -> Traini
                 raise ConfigError("model.mel disagrees with the top-level mel config")
             model_data["mel"] = mel.to_dict()
             model_data.setdefault("kind", "compact")
-        model = MODEL_CONFIGS[stage].from_dict(model_data)
+        model: Any = MODEL_CONFIGS[stage].from_dict(model_data)
         train = TrainConfig.from_dict(data.get("train", {}))
         options = STAGE_CONFIGS[stage].from_dict(data.get(stage, {}))
         scheduler = SchedulerConfig.from_dict(data.get("scheduler", {}))
@@ -217,7 +223,9 @@ def parse_training_config(data: dict[str, Any], where: str = "config") -> Traini
     if stage == "vocoder" and model.num_mels != mel.n_mels:
         raise ConfigError(f"{where}: model.num_mels {model.num_mels} != mel.n_mels {mel.n_mels}")
     if stage == "vocoder" and model.hop_length != mel.hop_length:
-        raise ConfigError(f"{where}: vocoder upsampling gives hop {model.hop_length}, mel hop is {mel.hop_length}")
+        raise ConfigError(
+            f"{where}: vocoder upsampling gives hop {model.hop_length}, mel hop is {mel.hop_length}"
+        )
     return TrainingRun(stage, model, mel, train, options, scheduler)
 
 
@@ -243,7 +251,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return result
 
 
-def load_training_config(path: str | os.PathLike[str], overrides: list[str] | None = None) -> TrainingRun:
+def load_training_config(
+    path: str | os.PathLike[str], overrides: list[str] | None = None
+) -> TrainingRun:
     """Read a training config file (+ overrides)."""
     config_path = Path(path)
     try:
@@ -267,8 +277,11 @@ def resolve_paths(run: TrainingRun, base: Path | None = None) -> TrainingRun:
 
     options = run.options
     if isinstance(options, LdmTrainConfig):
-        options = options.replace(vae=absolute(options.vae), clap=absolute(options.clap),
-                                  vocoder=absolute(options.vocoder))
+        options = options.replace(
+            vae=absolute(options.vae),
+            clap=absolute(options.clap),
+            vocoder=absolute(options.vocoder),
+        )
     elif isinstance(options, VocoderTrainConfig):
         options = options.replace(init=absolute(options.init))
     elif isinstance(options, ClapTrainConfig):

@@ -19,7 +19,7 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from clapldm.data.dataset import AudioClipDataset, ClipStore, ManifestStore, StepSampler
-from clapldm.data.manifest import is_manifest_path, read_manifest
+from clapldm.data.manifest import is_manifest_path, probe_entries, read_manifest
 from clapldm.data.shards import PreencodedDataset, ShardStore, is_preencoded, read_preencoded_meta
 from clapldm.errors import DataError
 from clapldm.training.config import TrainingRun
@@ -46,8 +46,10 @@ def resolve_data(spec: str | os.PathLike[str]) -> DataSpec:
         if not path.exists() and not any(ch in text for ch in "*?["):
             raise DataError(f"{path}: no such shard folder or file")
         return DataSpec("shards", str(path.resolve()) if path.exists() else text)
-    raise DataError(f"{text}: --data must be a .jsonl/.csv manifest, a shard folder/.tar/glob, "
-                    "or a pre-encoded folder")
+    raise DataError(
+        f"{text}: --data must be a .jsonl/.csv manifest, a shard folder/.tar/glob, "
+        "or a pre-encoded folder"
+    )
 
 
 def _captions_of(store: ClipStore) -> list[str]:
@@ -62,14 +64,22 @@ def build_store(run: TrainingRun, spec: DataSpec, require_caption: bool) -> Clip
     (``train.on_bad_file``) when the stage needs captions."""
     train = run.train
     if spec.kind == "manifest":
-        entries = read_manifest(spec.location, split=train.split or None, require_caption=require_caption,
-                                on_error=train.on_bad_file)
+        entries = read_manifest(
+            spec.location,
+            split=train.split or None,
+            require_caption=require_caption,
+            on_error=train.on_bad_file,
+        )
+        if train.probe_files:
+            entries = probe_entries(entries, train.on_bad_file)
         return ManifestStore(entries, cache_audio=train.cache_audio)
     store = ShardStore(spec.location)
     if require_caption:
         missing = [i for i in range(len(store)) if not store.captions(i)]
         if missing:
-            message = f"{len(missing)} shard samples have no caption (e.g. {store.name(missing[0])})"
+            message = (
+                f"{len(missing)} shard samples have no caption (e.g. {store.name(missing[0])})"
+            )
             if train.on_bad_file == "raise":
                 raise DataError(message + ", but this stage needs captions")
             logger.warning("%s; they are skipped", message)
@@ -83,8 +93,16 @@ def build_store(run: TrainingRun, spec: DataSpec, require_caption: bool) -> Clip
 class TrainingData(L.LightningDataModule):
     """Builds the dataset once (``setup``) and a step-aligned loader per fit."""
 
-    def __init__(self, run: TrainingRun, spec: DataSpec, *, segment_samples: int, require_caption: bool,
-                 latent_frames: int = 0, pad_latent: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        run: TrainingRun,
+        spec: DataSpec,
+        *,
+        segment_samples: int,
+        require_caption: bool,
+        latent_frames: int = 0,
+        pad_latent: np.ndarray | None = None,
+    ) -> None:
         super().__init__()
         self.run = run
         self.spec = spec
@@ -102,18 +120,30 @@ class TrainingData(L.LightningDataModule):
         if self.spec.kind == "preencoded":
             if self.latent_frames <= 0:
                 raise DataError(f"{self.spec.location}: pre-encoded data is only for the ldm stage")
-            self.dataset = PreencodedDataset(self.spec.location, latent_frames=self.latent_frames, seed=train.seed,
-                                             sample_posterior=getattr(self.run.options, "sample_posterior", True),
-                                             pad_latent=self.pad_latent)
+            self.dataset = PreencodedDataset(
+                self.spec.location,
+                latent_frames=self.latent_frames,
+                seed=train.seed,
+                sample_posterior=getattr(self.run.options, "sample_posterior", True),
+                pad_latent=self.pad_latent,
+            )
         else:
             self.store = build_store(self.run, self.spec, self.require_caption)
             self.dataset = AudioClipDataset(
-                self.store, sample_rate=self.run.mel.sample_rate, segment_samples=self.segment_samples,
-                seed=train.seed, normalize=self.run.mel.normalize_waveform, silence_db=train.silence_db,
-                min_seconds=train.min_seconds, max_crop_tries=train.max_crop_tries,
-                on_error=train.on_bad_file, paraphrases=train.paraphrases,
+                self.store,
+                sample_rate=self.run.mel.sample_rate,
+                segment_samples=self.segment_samples,
+                seed=train.seed,
+                normalize=self.run.mel.normalize_waveform,
+                silence_db=train.silence_db,
+                min_seconds=train.min_seconds,
+                max_crop_tries=train.max_crop_tries,
+                on_error=train.on_bad_file,
+                paraphrases=train.paraphrases,
             )
-        logger.info("training data: %s %s, %d clips", self.spec.kind, self.spec.location, len(self.dataset))  # type: ignore[arg-type]
+        logger.info(
+            "training data: %s %s, %d clips", self.spec.kind, self.spec.location, len(self.dataset)
+        )  # type: ignore[arg-type]
         return self.dataset
 
     def captions(self) -> list[str]:
@@ -129,7 +159,9 @@ class TrainingData(L.LightningDataModule):
         assert trainer is not None
         module = trainer.lightning_module
         start = trainer.global_step // getattr(module, "optimizers_per_step", 1)
-        sampler = StepSampler(self.run.train.batch_size, start, trainer.global_rank, trainer.world_size)
+        sampler = StepSampler(
+            self.run.train.batch_size, start, trainer.global_rank, trainer.world_size
+        )
         workers = self.run.train.num_workers
         return DataLoader(
             dataset,

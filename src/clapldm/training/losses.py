@@ -42,7 +42,9 @@ def kl_per_element(posterior: DiagonalGaussian) -> torch.Tensor:
     return posterior.kl().sum() / posterior.mean.numel()
 
 
-def multiresolution_mel_loss(target: torch.Tensor, recon: torch.Tensor, scales: tuple[int, ...]) -> torch.Tensor:
+def multiresolution_mel_loss(
+    target: torch.Tensor, recon: torch.Tensor, scales: tuple[int, ...]
+) -> torch.Tensor:
     """L1 between log-mel images (B, 1, T, F) average-pooled by each factor in ``scales``
     (along time and frequency), averaged over scales: it weighs broad spectral shape the
     way LPIPS's deeper features weigh image structure."""
@@ -70,7 +72,9 @@ def adaptive_weight(
 
 
 # ------------------------------------------------------------------------- HiFi-GAN
-def feature_matching_loss(real_maps: list[list[torch.Tensor]], fake_maps: list[list[torch.Tensor]]) -> torch.Tensor:
+def feature_matching_loss(
+    real_maps: list[list[torch.Tensor]], fake_maps: list[list[torch.Tensor]]
+) -> torch.Tensor:
     """Sum over discriminators and layers of mean |D_l(y) - D_l(y^)| (HiFi-GAN eq. 3)."""
     total = torch.zeros((), device=fake_maps[0][0].device)
     for real_layers, fake_layers in zip(real_maps, fake_maps, strict=True):

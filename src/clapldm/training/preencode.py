@@ -25,7 +25,12 @@ import torch
 from clapldm.audio.mel import MelFrontEnd, normalize_waveform
 from clapldm.config import write_json_atomic
 from clapldm.data.dataset import ClipStore
-from clapldm.data.shards import PREENCODED_FORMAT, PREENCODED_META, ShardWriter, write_preencoded_sample
+from clapldm.data.shards import (
+    PREENCODED_FORMAT,
+    PREENCODED_META,
+    ShardWriter,
+    write_preencoded_sample,
+)
 from clapldm.errors import AudioReadError, ConfigError, DataError
 from clapldm.models.clap import load_clap
 from clapldm.training.config import LdmTrainConfig, TrainingRun
@@ -35,11 +40,24 @@ from clapldm.training.ldm_module import load_vae_component
 logger = logging.getLogger(__name__)
 
 
-def preencode(run: TrainingRun, data: str | os.PathLike[str], output: str | os.PathLike[str], *,
-              max_seconds: float | None = None, shard_size: int = 2000, device: str = "cpu",
-              progress: Callable[[int, int], None] | None = None) -> int:
+def preencode(
+    run: TrainingRun,
+    data: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    max_seconds: float | None = None,
+    clap_seconds: float = 0.0,
+    shard_size: int = 2000,
+    device: str = "cpu",
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
     """Pre-encode ``data`` (manifest or audio shards) with the run's ``ldm.vae`` and
-    ``ldm.clap`` into ``output``; returns the number of samples written."""
+    ``ldm.clap`` into ``output``; returns the number of samples written.
+
+    ``clap_seconds``: clips shorter than this are zero-padded to it before the CLAP audio
+    embedding (the crop length the CLAP was trained on, so short clips look as they did
+    in its training); 0 embeds each clip as it is.
+    """
     if run.stage != "ldm":
         raise ConfigError("preencode takes an ldm training config (it names the VAE and CLAP)")
     options: LdmTrainConfig = run.options
@@ -81,11 +99,24 @@ def preencode(run: TrainingRun, data: str | os.PathLike[str], output: str | os.P
                 tensor = torch.from_numpy(piece).to(device)[None]
                 if mel_config.normalize_waveform:
                     tensor = normalize_waveform(tensor)
-                mean, std, audio = _encode(vae, clap, mel, tensor, factor, floor, rate)
-                meta = {"name": store.name(index), "part": part, "captions": captions,
-                        "seconds": piece.shape[0] / rate}
-                write_preencoded_sample(writer, f"{count:08d}", latent_mean=mean, latent_std=std,
-                                        audio_embed=audio, text_embed=text, meta=meta)
+                mean, std, audio = _encode(
+                    vae, clap, mel, tensor, factor, floor, rate, round(clap_seconds * rate)
+                )
+                meta = {
+                    "name": store.name(index),
+                    "part": part,
+                    "captions": captions,
+                    "seconds": piece.shape[0] / rate,
+                }
+                write_preencoded_sample(
+                    writer,
+                    f"{count:08d}",
+                    latent_mean=mean,
+                    latent_std=std,
+                    audio_embed=audio,
+                    text_embed=text,
+                    meta=meta,
+                )
                 count += 1
             if progress is not None:
                 progress(index + 1, len(store))
@@ -95,7 +126,9 @@ def preencode(run: TrainingRun, data: str | os.PathLike[str], output: str | os.P
         uncond = clap.embed_text([""])[0].float().cpu().numpy()
         silence = torch.full((1, 1, 8 * factor, mel_config.n_mels), floor, device=device)
         pad = vae.encode(silence).mode()[0, :, 4].float().cpu().numpy()  # middle frame: (C, F')
-    write_json_atomic(out / PREENCODED_META, _meta(run, data, count, limit, vae, uncond, pad))
+    write_json_atomic(
+        out / PREENCODED_META, _meta(run, data, count, limit, vae, uncond, pad, clap_seconds)
+    )
     logger.info("pre-encoded %d samples into %s", count, out)
     return count
 
@@ -106,27 +139,50 @@ def _embed_texts(clap: Any, captions: list[str]) -> np.ndarray:
 
 
 @torch.no_grad()
-def _encode(vae: Any, clap: Any, mel: MelFrontEnd, wave: torch.Tensor, factor: int, floor: float,
-            rate: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _encode(
+    vae: Any,
+    clap: Any,
+    mel: MelFrontEnd,
+    wave: torch.Tensor,
+    factor: int,
+    floor: float,
+    rate: int,
+    clap_samples: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(1, S) normalised -> latent mean (C, T', F'), std, CLAP audio embedding (D,)."""
     logmel = mel(wave, normalize=False)  # (1, T, F)
     frames = math.ceil(logmel.shape[1] / factor) * factor
     if frames > logmel.shape[1]:
         logmel = torch.nn.functional.pad(logmel, (0, 0, 0, frames - logmel.shape[1]), value=floor)
     posterior = vae.encode(logmel[:, None])
-    audio = clap.embed_audio(wave, rate)[0]
-    return (posterior.mean[0].float().cpu().numpy(), posterior.std[0].float().cpu().numpy(),
-            audio.float().cpu().numpy())
+    clap_wave = wave
+    if clap_samples > wave.shape[-1]:
+        clap_wave = torch.nn.functional.pad(wave, (0, clap_samples - wave.shape[-1]))
+    audio = clap.embed_audio(clap_wave, rate)[0]
+    return (
+        posterior.mean[0].float().cpu().numpy(),
+        posterior.std[0].float().cpu().numpy(),
+        audio.float().cpu().numpy(),
+    )
 
 
-def _meta(run: TrainingRun, data: Any, count: int, limit: float, vae: Any, uncond: np.ndarray,
-          pad: np.ndarray) -> dict[str, Any]:
+def _meta(
+    run: TrainingRun,
+    data: Any,
+    count: int,
+    limit: float,
+    vae: Any,
+    uncond: np.ndarray,
+    pad: np.ndarray,
+    clap_seconds: float,
+) -> dict[str, Any]:
     return {
         "format": PREENCODED_FORMAT,
         "version": 1,
         "samples": count,
         "source": os.fspath(data),
         "max_seconds": limit,
+        "clap_seconds": clap_seconds,
         "mel": run.mel.to_dict(),
         "vae": run.options.vae,
         "vae_config": vae.config.to_dict(),

@@ -27,7 +27,12 @@ from clapldm.models.discriminators import PatchDiscriminator
 from clapldm.models.vae import AutoencoderKL
 from clapldm.training.common import StageModule, lr_lambda, make_adam, mel_frames_for
 from clapldm.training.config import TrainingRun, VaeTrainConfig
-from clapldm.training.losses import adaptive_weight, hinge_d_loss, kl_per_element, multiresolution_mel_loss
+from clapldm.training.losses import (
+    adaptive_weight,
+    hinge_d_loss,
+    kl_per_element,
+    multiresolution_mel_loss,
+)
 
 
 class VaeModule(StageModule):
@@ -40,12 +45,17 @@ class VaeModule(StageModule):
         self.mel = MelFrontEnd(run.mel)
         factor = self.vae.downsample_factor
         if run.mel.n_mels % factor:
-            raise ValueError(f"{run.mel.n_mels} mel bins are not divisible by the VAE factor {factor}")
-        self.frames = mel_frames_for(run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, factor)
+            raise ValueError(
+                f"{run.mel.n_mels} mel bins are not divisible by the VAE factor {factor}"
+            )
+        self.frames = mel_frames_for(
+            run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, factor
+        )
         self.use_disc = self.options.disc_weight > 0
         if self.use_disc:
-            self.discriminator = PatchDiscriminator(run.model.out_channels, self.options.disc_channels,
-                                                    self.options.disc_layers)
+            self.discriminator = PatchDiscriminator(
+                run.model.out_channels, self.options.disc_channels, self.options.disc_layers
+            )
             self.optimizers_per_step = 2
         self.automatic_optimization = False
         self.setup_ema()
@@ -61,8 +71,14 @@ class VaeModule(StageModule):
         opt_g = make_adam(self.vae.parameters(), train.lr, self.run)
         optimizers = [opt_g]
         if self.use_disc:
-            optimizers.append(make_adam(self.discriminator.parameters(), self.options.disc_lr or train.lr, self.run))
-        schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.run)) for opt in optimizers]
+            optimizers.append(
+                make_adam(
+                    self.discriminator.parameters(), self.options.disc_lr or train.lr, self.run
+                )
+            )
+        schedulers = [
+            torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(self.run)) for opt in optimizers
+        ]
         return optimizers, schedulers
 
     def log_mel(self, wave: torch.Tensor) -> torch.Tensor:
@@ -72,13 +88,15 @@ class VaeModule(StageModule):
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         step = self.train_step
         generator = self.step_generator()
-        optimizers = self.optimizers()
-        opt_g = optimizers[0] if isinstance(optimizers, list) else optimizers
-        schedulers = self.lr_schedulers()
-        schedulers = schedulers if isinstance(schedulers, list) else [schedulers]
+        optimizers = self.optimizer_list()
+        opt_g = optimizers[0]
 
         mel = self.log_mel(batch["wave"])
-        recon, posterior = self.vae(mel, sample_posterior=self.options.sample_posterior, generator=generator)
+        if step == 0 and self.options.init_output_bias:
+            self._init_output_bias(mel)
+        recon, posterior = self.vae(
+            mel, sample_posterior=self.options.sample_posterior, generator=generator
+        )
         rec = (mel - recon).abs().mean()
         nll = rec
         spectral = torch.zeros((), device=mel.device)
@@ -88,7 +106,8 @@ class VaeModule(StageModule):
         kl = kl_per_element(posterior)
         loss = nll + self.options.kl_weight * kl
         disc_active = self.use_disc and step >= self.options.disc_start
-        g_loss = d_weight = torch.zeros((), device=mel.device)
+        g_loss = torch.zeros((), device=mel.device)
+        d_weight = torch.zeros((), device=mel.device)
         if disc_active:
             g_loss = -self.discriminator(recon).mean()
             last_layer = self.vae.decoder.conv_out.weight
@@ -112,16 +131,28 @@ class VaeModule(StageModule):
                 d_loss = hinge_d_loss(logits_real, logits_fake)
                 values.update(d_loss=d_loss, g_loss=g_loss, d_weight=d_weight)
             else:  # zero gradients: the optimiser steps (counted) but nothing moves
-                d_loss = sum(p.sum() for p in self.discriminator.parameters()) * 0.0
+                d_loss = torch.stack([p.sum() for p in self.discriminator.parameters()]).sum() * 0.0
             self.manual_backward(d_loss)
             opt_d.step()
-        for scheduler in schedulers:
+        for scheduler in self.scheduler_list():
             scheduler.step()
         self.log_losses(values)
 
+    @torch.no_grad()
+    def _init_output_bias(self, mel: torch.Tensor) -> None:
+        """Data-dependent init (fresh runs only: step 0 is never replayed by a resume)."""
+        level = self.gather(mel.mean()).mean()
+        bias = self.vae.decoder.conv_out.bias
+        assert bias is not None
+        bias.fill_(float(level))
+
     def _clip(self, optimizer: Any) -> None:
         if self.run.train.grad_clip > 0:
-            self.clip_gradients(optimizer, gradient_clip_val=self.run.train.grad_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer,
+                gradient_clip_val=self.run.train.grad_clip,
+                gradient_clip_algorithm="norm",
+            )
 
     def export(self, folder: Path, use_ema: bool = True) -> None:
         vae = self.module_for_export(use_ema)

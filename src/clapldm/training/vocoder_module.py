@@ -70,7 +70,9 @@ class VocoderModule(StageModule):
         self.mel = MelFrontEnd(run.mel)
         loss_f_max = self.options.loss_f_max or run.mel.sample_rate / 2
         self.loss_mel = MelFrontEnd(run.mel.replace(f_max=loss_f_max))
-        self.frames = mel_frames_for(run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, 1)
+        self.frames = mel_frames_for(
+            run.train.segment_seconds, run.mel.hop_length, run.mel.sample_rate, 1
+        )
         self.automatic_optimization = False
         self.setup_ema()
 
@@ -89,7 +91,7 @@ class VocoderModule(StageModule):
         return [opt_g, opt_d], schedulers
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        opt_g, opt_d = self.optimizers()
+        opt_g, opt_d = self.optimizer_list()
         wave = batch["wave"]
         mel = self.mel(wave, normalize=False)[:, : self.frames]  # (B, frames, n_mels)
         fake = self.generator(mel)  # (B, samples')
@@ -111,26 +113,38 @@ class VocoderModule(StageModule):
 
         # Generator.
         opt_g.zero_grad(set_to_none=True)
-        mel_l1 = F.l1_loss(self.loss_mel(fake.squeeze(1), normalize=False),
-                           self.loss_mel(real.squeeze(1), normalize=False))
+        mel_l1 = F.l1_loss(
+            self.loss_mel(fake.squeeze(1), normalize=False),
+            self.loss_mel(real.squeeze(1), normalize=False),
+        )
         _, mpd_real_maps = self.mpd(real)
         mpd_fake, mpd_fake_maps = self.mpd(fake)
         _, msd_real_maps = self.msd(real)
         msd_fake, msd_fake_maps = self.msd(fake)
-        features = feature_matching_loss(mpd_real_maps, mpd_fake_maps) + feature_matching_loss(msd_real_maps, msd_fake_maps)
+        features = feature_matching_loss(mpd_real_maps, mpd_fake_maps) + feature_matching_loss(
+            msd_real_maps, msd_fake_maps
+        )
         adversarial = lsgan_g_loss(mpd_fake) + lsgan_g_loss(msd_fake)
-        loss = adversarial + self.options.feature_weight * features + self.options.mel_weight * mel_l1
+        loss = (
+            adversarial + self.options.feature_weight * features + self.options.mel_weight * mel_l1
+        )
         self.check_finite(loss)
         self.manual_backward(loss)
         self._clip(opt_g)
         opt_g.step()
-        for scheduler in self.lr_schedulers():
+        for scheduler in self.scheduler_list():
             scheduler.step()
-        self.log_losses({"loss": loss, "mel_l1": mel_l1, "d_loss": d_loss, "fm": features, "adv": adversarial})
+        self.log_losses(
+            {"loss": loss, "mel_l1": mel_l1, "d_loss": d_loss, "fm": features, "adv": adversarial}
+        )
 
     def _clip(self, optimizer: Any) -> None:
         if self.run.train.grad_clip > 0:
-            self.clip_gradients(optimizer, gradient_clip_val=self.run.train.grad_clip, gradient_clip_algorithm="norm")
+            self.clip_gradients(
+                optimizer,
+                gradient_clip_val=self.run.train.grad_clip,
+                gradient_clip_algorithm="norm",
+            )
 
     def module_for_export(self, use_ema: bool = True) -> nn.Module:
         generator = copy.deepcopy(self.generator).cpu().eval()
