@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clapldm.config import UNetConfig
+from clapldm.models.vae import add_, conv_add, inference, linear, silu_norm
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -54,11 +55,10 @@ class ResnetBlock(nn.Module):
         self.conv_shortcut = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else None
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.time_emb_proj(F.silu(emb))[:, :, None, None]
-        h = self.conv2(F.silu(self.norm2(h)))
+        h = self.conv1(silu_norm(self.norm1, x))
+        h = add_(h, self.time_emb_proj(F.silu(emb))[:, :, None, None])
         skip = self.conv_shortcut(x) if self.conv_shortcut is not None else x
-        return skip + h
+        return conv_add(skip, silu_norm(self.norm2, h), self.conv2)
 
 
 class Attention(nn.Module):
@@ -74,14 +74,22 @@ class Attention(nn.Module):
         self.to_v = nn.Linear(dim, dim, bias=False)
         self.to_out = nn.ModuleList([nn.Linear(dim, dim)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, C) -> (B, N, C); `residual` (B, N, C), if given, is added to the output."""
         batch, tokens, dim = x.shape
         shape = (batch, tokens, self.heads, dim // self.heads)
-        q = self.to_q(x).view(shape).transpose(1, 2)
-        k = self.to_k(x).view(shape).transpose(1, 2)
-        v = self.to_v(x).view(shape).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.to_out[0](out.transpose(1, 2).reshape(batch, tokens, dim))
+        q = linear(x, self.to_q.weight, None).view(shape).transpose(1, 2)
+        k = linear(x, self.to_k.weight, None).view(shape).transpose(1, 2)
+        v = linear(x, self.to_v.weight, None).view(shape).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, dim)
+        return linear(out, self.to_out[0].weight, self.to_out[0].bias, residual)
+
+
+def add_mul(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """``other * out``, in place on the fresh ``out`` when there is no autograd."""
+    if inference() and torch.result_type(out, other) == out.dtype and out.shape == other.shape:
+        return out.mul_(other)
+    return other * out
 
 
 class GEGLU(nn.Module):
@@ -90,8 +98,8 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(dim, inner * 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden, gate = self.proj(x).chunk(2, dim=-1)
-        return hidden * F.gelu(gate)
+        hidden, gate = linear(x, self.proj.weight, self.proj.bias).chunk(2, dim=-1)
+        return add_mul(F.gelu(gate), hidden)
 
 
 class FeedForward(nn.Module):
@@ -100,8 +108,9 @@ class FeedForward(nn.Module):
         # net.1 is a dropout slot in both reference layouts; kept so indices match.
         self.net = nn.ModuleList([GEGLU(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim)])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net[2](self.net[0](x))
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, N, C) -> (B, N, C), plus `residual` when given."""
+        return linear(self.net[0](x), self.net[2].weight, self.net[2].bias, residual)
 
 
 class TransformerBlock(nn.Module):
@@ -117,9 +126,9 @@ class TransformerBlock(nn.Module):
         self.ff = FeedForward(dim, ff_mult)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn1(self.norm1(x))
-        x = x + self.attn2(self.norm2(x))
-        return x + self.ff(self.norm3(x))
+        x = self.attn1(self.norm1(x), residual=x)
+        x = self.attn2(self.norm2(x), residual=x)
+        return self.ff(self.norm3(x), residual=x)
 
 
 class SpatialTransformer(nn.Module):
@@ -136,12 +145,13 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         batch, channels, height, width = x.shape
-        h = self.proj_in(self.norm(x))
-        h = h.permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        # The 1x1 convs run as matmuls on the token layout: one layout copy each way.
+        h = self.norm(x).permute(0, 2, 3, 1).reshape(batch, height * width, channels)
+        h = linear(h, self.proj_in.weight.view(channels, channels), self.proj_in.bias)
         for block in self.transformer_blocks:
             h = block(h)
-        h = h.reshape(batch, height, width, channels).permute(0, 3, 1, 2)
-        return self.proj_out(h) + x
+        h = linear(h, self.proj_out.weight.view(channels, channels), self.proj_out.bias)
+        return x + h.view(batch, height, width, channels).permute(0, 3, 1, 2)
 
 
 class Downsample(nn.Module):
@@ -286,4 +296,4 @@ class AudioLDMUNet(nn.Module):
                 exact = target[0] == 2 * h.shape[-2] and target[1] == 2 * h.shape[-1]
                 h = up(h, None if exact else (int(target[0]), int(target[1])))
 
-        return self.conv_out(F.silu(self.conv_norm_out(h)))
+        return self.conv_out(silu_norm(self.conv_norm_out, h))

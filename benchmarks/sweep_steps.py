@@ -1,0 +1,205 @@
+"""Quality against steps: every sampler x step count, timed, scored with CLAP-audio FAD.
+
+For each (sampler, steps) the same prompts and seeds are generated; the clips are embedded
+with the model's CLAP audio tower and compared with a reference set by Fréchet distance
+(`clapldm.eval.metrics.frechet_from_features`, float64). The reference is a folder of
+real audio (`--reference-dir`) or, without one, the clips of the faithful preset (DDIM
+200 steps, eta 1, as the original AudioLDM) for the same prompts and seeds — then the
+FAD says how far a cheaper setting lands from the reference sampler's distribution.
+The CLAP score (text-audio cosine) and seconds per clip are reported beside it, so the
+default sampler and step count can be chosen by quality per second (DESIGN.md section 4).
+
+    python benchmarks/sweep_steps.py                             # the bundled model
+    python benchmarks/sweep_steps.py --model path/or/hub-id --steps 10,25,50,100,200
+    python benchmarks/sweep_steps.py --reference-dir data/real_clips --prompts-file prompts.txt
+    python benchmarks/sweep_steps.py --quick                     # tiny random model (smoke test)
+
+FAD from a few dozen clips is a coarse, biased estimate (512-d features): compare rows
+of one run, not numbers across runs with different prompt counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+DEFAULT_PROMPTS = [
+    "a dog barking",
+    "rain on a window",
+    "a car engine starting",
+    "birds chirping in a forest",
+    "a man speaking",
+    "a bell ringing",
+    "water running from a tap",
+    "footsteps on a wooden floor",
+    "a piano playing a slow melody",
+    "wind blowing through trees",
+    "a door creaking open",
+    "people clapping",
+    "a cat meowing",
+    "thunder rumbling in the distance",
+    "a drum beat",
+    "an alarm clock ringing",
+]
+REFERENCE = ("ddim", 200, 1.0)  # the original AudioLDM sampler: DDIM 200 steps, eta 1
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model", default=None, help="model folder, .ckpt or hub id (default: bundled)"
+    )
+    parser.add_argument("--samplers", default=None, help="comma list (default: all)")
+    parser.add_argument(
+        "--steps", default=None, help="comma list of step counts (default 5,10,25,50,100,200)"
+    )
+    parser.add_argument("--prompts-file", type=Path, default=None, help="one prompt per line")
+    parser.add_argument("--num-prompts", type=int, default=None, help="default 16")
+    parser.add_argument("--duration", type=float, default=None, help="seconds per clip (default 5)")
+    parser.add_argument("--guidance", type=float, default=2.5)
+    parser.add_argument(
+        "--batch", type=int, default=None, help="prompts per generate call (default 8)"
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--reference-dir", type=Path, default=None, help="real audio to compare with"
+    )
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", type=Path, default=None, help="write all rows here")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny random model, 4 prompts, steps 2,4"
+    )
+    args = parser.parse_args(argv)
+    defaults = (
+        {"num_prompts": 4, "steps": "2,4", "duration": 0.5, "batch": 4}
+        if args.quick
+        else {"num_prompts": 16, "steps": "5,10,25,50,100,200", "duration": 5.0, "batch": 8}
+    )
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def load_model(args: argparse.Namespace) -> Any:
+    from clapldm import AudioLDM
+
+    if args.quick:
+        from clapldm.debug import tiny_pipeline
+
+        return tiny_pipeline()
+    return AudioLDM.from_pretrained(args.model)
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    if args.prompts_file:
+        lines = args.prompts_file.read_text(encoding="utf-8").splitlines()
+        prompts = [line.strip() for line in lines if line.strip()]
+    else:
+        prompts = DEFAULT_PROMPTS
+    return [prompts[i % len(prompts)] for i in range(args.num_prompts)]
+
+
+def generate_all(
+    model: Any, prompts: list[str], sampler: str, steps: int, eta: float, args: argparse.Namespace
+) -> tuple[np.ndarray, float]:
+    """All prompts in batches; prompt i always gets seed args.seed + i. Returns (audio, seconds)."""
+    clips = []
+    started = time.perf_counter()
+    for first in range(0, len(prompts), args.batch):
+        batch = prompts[first : first + args.batch]
+        out = model.generate(
+            batch,
+            duration=args.duration,
+            steps=steps,
+            guidance_scale=args.guidance,
+            sampler=sampler,
+            eta=eta,
+            seed=[args.seed + first + i for i in range(len(batch))],
+        )
+        clips.append(out.audio)
+    return np.concatenate(clips), time.perf_counter() - started
+
+
+def embed(model: Any, audio: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model.embed_audio(torch.from_numpy(audio), model.sample_rate).cpu().numpy()
+
+
+def reference_features(
+    model: Any, prompts: list[str], args: argparse.Namespace
+) -> tuple[np.ndarray, str]:
+    if args.reference_dir is not None:
+        from clapldm.eval.files import list_files, read_mono
+
+        waves = [read_mono(path, model.sample_rate) for path in list_files(args.reference_dir)]
+        feats = np.concatenate([embed(model, wave[None].numpy()) for wave in waves])
+        return feats, f"{len(waves)} files in {args.reference_dir}"
+    sampler, steps, eta = REFERENCE
+    if args.quick:
+        steps = max(int(s) for s in args.steps.split(",")) * 2
+    audio, _ = generate_all(model, prompts, sampler, steps, eta, args)
+    return embed(model, audio), f"{sampler} {steps} steps eta {eta:g}, same prompts and seeds"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from clapldm.diffusion.samplers import SAMPLERS
+    from clapldm.eval.metrics import clap_score, frechet_from_features
+
+    model = load_model(args)
+    model.set_precision(args.precision)
+    if not model.has_audio_tower():
+        raise SystemExit(
+            f"{model.name}: its CLAP has no audio tower, so no CLAP-audio FAD; use a full CLAP model"
+        )
+    samplers = args.samplers.split(",") if args.samplers else sorted(SAMPLERS)
+    step_counts = [int(s) for s in args.steps.split(",")]
+    prompts = read_prompts(args)
+    with torch.inference_mode():
+        text = model.embed_text(prompts).cpu().numpy()
+    reference, described = reference_features(model, prompts, args)
+    print(
+        f"# {model.name}: {len(prompts)} prompts x {args.duration:g} s, guidance {args.guidance}, "
+        f"{args.precision}, {torch.get_num_threads()} threads; FAD reference: {described}"
+    )
+    print("\n| sampler | steps | s per clip | CLAP-audio FAD | CLAP score |")
+    print("|---|---:|---:|---:|---:|")
+    rows = []
+    for sampler in samplers:
+        for steps in step_counts:
+            audio, seconds = generate_all(model, prompts, sampler, steps, 0.0, args)
+            feats = embed(model, audio)
+            row = {
+                "sampler": sampler,
+                "steps": steps,
+                "seconds_per_clip": seconds / len(prompts),
+                "fad": frechet_from_features(feats, reference),
+                "clap_score": clap_score(text, feats),
+            }
+            rows.append(row)
+            print(
+                f"| {sampler} | {steps} | {row['seconds_per_clip']:.2f} | {row['fad']:.4f} | {row['clap_score']:.3f} |",
+                flush=True,
+            )
+    if args.json:
+        args.json.write_text(json.dumps({"reference": described, "rows": rows}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
