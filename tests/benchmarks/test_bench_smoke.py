@@ -116,5 +116,29 @@ def test_sweep_steps_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     ]
     assert sweep.main(argv) == 0
     rows = json.loads(out_json.read_text())["rows"]
-    assert [(row["sampler"], row["steps"]) for row in rows] == [("ddim", 2), ("dpmpp-2m", 2)]
-    assert all(row["fad"] >= 0 for row in rows)
+    assert [(row["sampler"], row["steps"]) for row in rows] == [
+        ("ddim (faithful)", 4),
+        ("ddim", 2),
+        ("dpmpp-2m", 2),
+    ]
+    assert rows[0]["fad"] == pytest.approx(0.0, abs=1e-9)  # the faithful clips are the reference
+    assert all(row["fad"] >= 0 and row["time_ratio"] > 0 for row in rows)
+
+
+def test_sweep_steps_with_real_reference(tmp_path: Path) -> None:
+    """With a folder of real clips each row gets its FAD relative to the faithful preset."""
+    import numpy as np
+    import soundfile as sf
+
+    real = tmp_path / "real"
+    real.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        sf.write(real / f"clip{index}.wav", 0.1 * rng.standard_normal(8000), 16000)
+    sweep = load_script("sweep_steps")
+    out_json = tmp_path / "sweep.json"
+    argv = ["--quick", "--threads", "1", "--samplers", "ddim", "--steps", "2"]
+    assert sweep.main([*argv, "--reference-dir", str(real), "--json", str(out_json)]) == 0
+    rows = json.loads(out_json.read_text())["rows"]
+    assert rows[0]["fad_ratio"] == pytest.approx(1.0)
+    assert rows[1]["fad_ratio"] == pytest.approx(rows[1]["fad"] / rows[0]["fad"])
