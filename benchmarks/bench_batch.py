@@ -7,6 +7,7 @@ batched kernels may differ), and the script reports the largest difference.
 
     python benchmarks/bench_batch.py                     # 8 prompts, AudioLDM-S, 10.24 s, 10 steps
     python benchmarks/bench_batch.py --with-peer         # also diffusers, batched vs one at a time
+    python benchmarks/bench_batch.py --model bundled --duration 5   # the bundled model
     python benchmarks/bench_batch.py --quick             # tiny sizes (smoke test)
 """
 
@@ -52,7 +53,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny model, 0.64 s, 2 steps")
     parser.add_argument("--with-peer", action="store_true", help="also time diffusers both ways")
     parser.add_argument("--model-dir", type=Path, default=None)
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="time this model instead (folder, .ckpt, hub id, or 'bundled'); no peer",
+    )
     args = parser.parse_args(argv)
+    if args.model and args.with_peer:
+        parser.error("--with-peer needs the generated AudioLDM folder, not --model")
     if args.quick:
         args.size, args.duration, args.steps = "tiny", 0.64, 2
     if not 1 <= args.prompts <= len(PROMPTS) * 4:
@@ -66,8 +74,14 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     common.set_threads(args.threads)
     folder = args.model_dir or Path(tempfile.gettempdir()) / "clapldm_bench" / args.size
-    common.build_peer_folder(folder, args.size)
-    ours = common.load_ours(folder)
+    if args.model:
+        from clapldm import AudioLDM
+
+        ours = AudioLDM.from_pretrained(None if args.model == "bundled" else args.model)
+        args.size = ours.name
+    else:
+        common.build_peer_folder(folder, args.size)
+        ours = common.load_ours(folder)
     ours.set_precision(args.precision)
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(args.prompts)]
     base = ours_latents(ours, args.duration)

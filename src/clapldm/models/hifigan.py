@@ -229,47 +229,23 @@ def _conv(
     )
 
 
-def _conv_add_(
-    residual: torch.Tensor, x: torch.Tensor, conv: nn.Conv1d, dtype: torch.dtype
-) -> torch.Tensor:
-    """residual += conv(x), in place; bias first, then the residual (as `residual + conv(x)`)."""
-    weight, bias = _params(conv, dtype)
-    return torch.ops.mkldnn._convolution_pointwise_.binary(
-        residual,
-        x,
-        weight,
-        bias,
-        [0, conv.padding[0]],
-        [1, conv.stride[0]],
-        [1, conv.dilation[0]],
-        conv.groups,
-        "add",
-        None,
-        None,
-        [],
-        None,
-    )
-
-
 def _conv_add(
-    residual: torch.Tensor, x: torch.Tensor, conv: nn.Conv1d, dtype: torch.dtype
+    residual: torch.Tensor,
+    x: torch.Tensor,
+    conv: nn.Conv1d,
+    dtype: torch.dtype,
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """residual + conv(x), out of place."""
+    """residual + conv(x) (bias first, then the residual); written into `residual` if
+    `inplace`."""
     weight, bias = _params(conv, dtype)
+    geometry = ([0, conv.padding[0]], [1, conv.stride[0]], [1, conv.dilation[0]], conv.groups)
+    if inplace:
+        return torch.ops.mkldnn._convolution_pointwise_.binary(
+            residual, x, weight, bias, *geometry, "add", None, None, [], None
+        )
     return torch.ops.mkldnn._convolution_pointwise.binary(
-        x,
-        residual,
-        weight,
-        bias,
-        [0, conv.padding[0]],
-        [1, conv.stride[0]],
-        [1, conv.dilation[0]],
-        conv.groups,
-        "add",
-        None,
-        None,
-        [],
-        None,
+        x, residual, weight, bias, *geometry, "add", None, None, [], None
     )
 
 
@@ -298,8 +274,6 @@ def _resblock_fused(
     for index, (conv1, conv2) in enumerate(zip(block.convs1, block.convs2, strict=True)):
         inner = activated if index == 0 else F.leaky_relu(residual, slope)
         hidden = _conv(inner, conv1, dtype, "leaky_relu", (slope,))
-        if index == 0:  # `x` is shared with the other blocks: not in place
-            residual = _conv_add(residual, hidden, conv2, dtype)
-        else:
-            residual = _conv_add_(residual, hidden, conv2, dtype)
+        # `x` (the first residual) is shared with the stage's other blocks: not in place.
+        residual = _conv_add(residual, hidden, conv2, dtype, inplace=index > 0)
     return residual

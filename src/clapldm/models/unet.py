@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clapldm.config import UNetConfig
-from clapldm.models.vae import add_, conv_add, inference, linear, silu_norm
+from clapldm.models.fused import add_, add_mul, conv_add, linear, silu_norm
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -83,13 +83,6 @@ class Attention(nn.Module):
         v = linear(x, self.to_v.weight, None).view(shape).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, dim)
         return linear(out, self.to_out[0].weight, self.to_out[0].bias, residual)
-
-
-def add_mul(out: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
-    """``other * out``, in place on the fresh ``out`` when there is no autograd."""
-    if inference() and torch.result_type(out, other) == out.dtype and out.shape == other.shape:
-        return out.mul_(other)
-    return other * out
 
 
 class GEGLU(nn.Module):
