@@ -32,7 +32,15 @@ import torch
 
 SCALING_FACTOR = 0.9227914  # audioldm-s-full's
 VOCODER_OUTPUT_GAIN = 20.0
-BUILD_VERSION = 2  # bump when the folder contents change
+BUILD_VERSION = 3  # bump when the folder contents change
+# Words that get a whole-word BPE token in the benchmark tokenizer (the benchmark prompts'
+# words), so prompts tokenise to about as many tokens as roberta-base gives them.
+WORDS = """a an the in of on and while from through with at to dog barking distance rain falls
+falling tin roof low quality noise church bell ringing three times footsteps gravel old car
+engine starting birds singing morning forest crowd applauding large hall waves crashing rocky
+shore window chirping man speaking water running tap wooden floor piano playing slow melody
+wind blowing trees door creaking open people clapping cat meowing thunder rumbling drum beat
+alarm clock""".split()
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,32 @@ SIZES = {
 }
 
 
+def add_word_merges(folder: Path, words: list[str]) -> None:
+    """Replace a byte-level BPE tokenizer's vocab.json + merges.txt with ones trained (by
+    the `tokenizers` BPE trainer) on `words`, so each of them becomes about one token; the
+    special tokens keep roberta-base's ids 0-3 and any text still encodes."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=4096,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    sentences = [" ".join(words[i:] + words[:i]) for i in range(len(words))]
+    tokenizer.train_from_iterator(sentences, trainer)
+    model = json.loads(tokenizer.to_str())["model"]
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    (folder / "vocab.json").write_text(json.dumps(model["vocab"]), encoding="utf-8")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8"
+    )
+    (folder / "tokenizer.json").unlink(missing_ok=True)
+
+
 def build_peer_folder(folder: Path, size: str = "s", seed: int = 0) -> Path:
     """Write a diffusers AudioLDMPipeline with random weights to `folder`; returns it.
 
@@ -121,7 +155,9 @@ def build_peer_folder(folder: Path, size: str = "s", seed: int = 0) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        tokenizer = AutoTokenizer.from_pretrained(byte_level_roberta_tokenizer(folder / "_tok"))
+        tokenizer_dir = byte_level_roberta_tokenizer(folder / "_tok")
+        add_word_merges(tokenizer_dir, WORDS)
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
         text_config = transformers.ClapTextConfig(
             vocab_size=len(tokenizer),
             hidden_size=spec.text_hidden,

