@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="",
         help="comma list of parts to skip: text,unet,vae,vocoder,e2e,default,memory",
     )
+    parser.add_argument(
+        "--memory-repeats", type=int, default=3, help="fresh processes per side (median)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -245,30 +248,36 @@ def memory_child(args: argparse.Namespace) -> None:
 
 
 def measure_memory(args: argparse.Namespace, sides: list[str]) -> dict[str, dict[str, float]]:
-    results = {}
-    for side in sides:
-        command = [
-            sys.executable,
-            os.path.abspath(__file__),
-            "--memory-child",
-            side,
-            "--model-dir",
-            str(args.model_dir),
-            "--size",
-            args.size,
-            "--duration",
-            str(args.duration),
-            "--steps",
-            str(args.steps),
-            "--threads",
-            str(args.threads),
-        ]
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-        lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-        if done.returncode != 0 or not lines:
-            raise RuntimeError(f"memory child {side} failed:\n{done.stderr[-2000:]}")
-        results[side] = json.loads(lines[-1])
-    return results
+    """Each side in `--memory-repeats` fresh processes, interleaved; per-field medians
+    (peak RSS varies by tens of MiB from run to run with the allocator's layout)."""
+    runs: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for _ in range(args.memory_repeats):
+        for side in sides:
+            command = [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--memory-child",
+                side,
+                "--model-dir",
+                str(args.model_dir),
+                "--size",
+                args.size,
+                "--duration",
+                str(args.duration),
+                "--steps",
+                str(args.steps),
+                "--threads",
+                str(args.threads),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=False)
+            lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+            if done.returncode != 0 or not lines:
+                raise RuntimeError(f"memory child {side} failed:\n{done.stderr[-2000:]}")
+            runs[side].append(json.loads(lines[-1]))
+    return {
+        side: {key: common.median([run[key] for run in values]) for key in values[0]}
+        for side, values in runs.items()
+    }
 
 
 # ------------------------------------------------------------------------------ main
