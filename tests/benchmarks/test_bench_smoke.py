@@ -117,7 +117,7 @@ def test_sweep_steps_quick(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert sweep.main(argv) == 0
     rows = json.loads(out_json.read_text())["rows"]
     assert [(row["sampler"], row["steps"]) for row in rows] == [
-        ("ddim (faithful)", 4),
+        ("ddim x3 (faithful)", 4),
         ("ddim", 2),
         ("dpmpp-2m", 2),
     ]
