@@ -218,7 +218,7 @@ def memory_child(args: argparse.Namespace) -> None:
         pipe = common.load_peer(folder)
     else:
         pipe = common.load_ours(folder)
-        set_precision(pipe, precision)
+        pipe.set_precision(precision, keep_fp32=False)  # as `clapldm generate --precision`
     load_peak = read_hwm_mib()
     resettable = reset_hwm()
     before_run = read_hwm_mib()

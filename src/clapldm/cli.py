@@ -110,7 +110,7 @@ def _load(args: argparse.Namespace) -> Any:
 
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
     if getattr(args, "precision", "fp32") != "fp32":
-        pipe.set_precision(args.precision)
+        pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
     return pipe
 
 

@@ -165,6 +165,7 @@ class AudioLDM:
         self.source = ""  # what the user passed to from_pretrained ("" = bundled / in memory)
         self.precision = "fp32"
         self._fp32_weights: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
+        self._fp32_dropped = False
         check_components(self)
         self.device = torch.device("cpu")
         self.to(device)
@@ -185,6 +186,10 @@ class AudioLDM:
     def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
         from clapldm.checkpoints.native import save_native
 
+        if self._fp32_dropped:
+            raise InvalidInputError(
+                "cannot save: this pipeline's fp32 weights were freed (bf16, keep_fp32=False)"
+            )
         precision = self.precision
         self.set_precision("fp32")  # always save the exact fp32 weights
         try:
@@ -195,7 +200,8 @@ class AudioLDM:
     def to(self, device: str | torch.device) -> AudioLDM:
         device = check_device(device)
         precision = self.precision
-        self.set_precision("fp32")  # move the fp32 originals, then cast again
+        if not self._fp32_dropped:
+            self.set_precision("fp32")  # move the fp32 originals, then cast again
         for module in (self.vae, self.unet, self.vocoder, self.mel):
             module.to(device)
         if isinstance(self.clap, torch.nn.Module):
@@ -204,15 +210,25 @@ class AudioLDM:
         self._uncond_cache.clear()
         return self.set_precision(precision)
 
-    def set_precision(self, precision: str) -> AudioLDM:
+    def set_precision(self, precision: str, *, keep_fp32: bool = True) -> AudioLDM:
         """ "fp32" (exact, default) or "bf16": UNet, VAE decoder and vocoder run under bf16
         autocast with their conv / linear weights cast to bf16 once (not at every call);
         norms, the sampler state, the VAE encoder and the CLAP stay fp32. Opt-in and
-        approximate; switching back to fp32 restores the exact fp32 weights."""
+        approximate. Switching back to fp32 restores the exact fp32 weights, which are kept
+        for that; `keep_fp32=False` frees them instead (less memory; then the pipeline
+        stays bf16 and cannot be saved)."""
         if precision not in ("fp32", "bf16"):
             raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
         if precision != self.precision:
+            if precision == "fp32" and self._fp32_dropped:
+                raise InvalidInputError(
+                    "this pipeline's fp32 weights were freed (bf16 with keep_fp32=False); "
+                    "load the model again for fp32"
+                )
             self._cast_weights(torch.bfloat16 if precision == "bf16" else None)
+        if precision == "bf16" and not keep_fp32:
+            self._fp32_weights = []
+            self._fp32_dropped = True
         self.precision = precision
         return self
 

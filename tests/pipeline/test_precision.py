@@ -49,3 +49,18 @@ def test_bf16_editing_runs() -> None:
 def test_unknown_precision_is_refused() -> None:
     with pytest.raises(InvalidInputError, match="precision"):
         tiny_pipeline().set_precision("fp8")
+
+
+def test_bf16_without_fp32_copies_frees_them_and_says_so(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pipe = tiny_pipeline()
+    kept = tiny_pipeline().set_precision("bf16")
+    pipe.set_precision("bf16", keep_fp32=False)
+    assert pipe._fp32_weights == [] and kept._fp32_weights
+    a = pipe.generate("rain", duration=0.3, steps=2, seed=0).audio
+    b = kept.generate("rain", duration=0.3, steps=2, seed=0).audio
+    assert np.array_equal(a, b)
+    with pytest.raises(InvalidInputError, match="freed"):
+        pipe.set_precision("fp32")
+    with pytest.raises(InvalidInputError, match="freed"):
+        pipe.save_pretrained(tmp_path / "x")
+    assert not (tmp_path / "x").exists()

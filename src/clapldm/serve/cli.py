@@ -108,7 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
     if args.precision != "fp32":
-        pipe.set_precision(args.precision)
+        pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
     app = create_app(
         pipe,
         args.output_dir,
