@@ -72,6 +72,7 @@ def main() -> None:
     parser.add_argument("--notes", type=int, default=40, help="held-out instrument-note prompts")
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--sampler", default=None)
+    parser.add_argument("--guidance", type=float, default=None, help="default: the model's")
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--seed", type=int, default=0)
@@ -82,7 +83,7 @@ def main() -> None:
     start = time.perf_counter()
     pipe = AudioLDM.from_pretrained(args.model)
     load_seconds = time.perf_counter() - start
-    sampling = {"steps": args.steps, "sampler": args.sampler}
+    sampling = {"steps": args.steps, "sampler": args.sampler, "guidance_scale": args.guidance}
     rate = pipe.sample_rate
 
     rows = load_rows(args.corpus, "test")

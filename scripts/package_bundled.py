@@ -26,8 +26,11 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--default-steps", type=int, default=None)
     parser.add_argument("--default-sampler", default=None)
+    parser.add_argument("--default-guidance", type=float, default=None)
     args = parser.parse_args()
 
+    card = args.target / "MODEL_CARD.md"
+    kept_card = card.read_text(encoding="utf-8") if card.is_file() else None
     if args.target.exists():
         shutil.rmtree(args.target)
     shutil.copytree(args.source, args.target, ignore=shutil.ignore_patterns("*.safetensors"))
@@ -46,7 +49,11 @@ def main() -> None:
         index["pipeline"]["default_steps"] = args.default_steps
     if args.default_sampler:
         index["pipeline"]["default_sampler"] = args.default_sampler
+    if args.default_guidance:
+        index["pipeline"]["default_guidance_scale"] = args.default_guidance
     index["pipeline"]["name"] = "clapldm-mini"
+    if kept_card is not None:  # the model card is written by hand: keep it
+        card.write_text(kept_card, encoding="utf-8")
     index_path.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
     total = sum(p.stat().st_size for p in args.target.rglob("*") if p.is_file())
     print(f"{args.target}: {total / 1e6:.1f} MB")
