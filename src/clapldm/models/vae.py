@@ -127,11 +127,15 @@ class Upsample(nn.Module):
         return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
 
 
-class DownBlock(nn.Module):
-    """One encoder level: ``resnets`` then an optional ``downsamplers.0``."""
+class _Level(nn.Module):
+    """One encoder / decoder level: ``resnets`` then an optional resampler, kept in a
+    list under the name diffusers uses (``downsamplers.0`` / ``upsamplers.0``)."""
+
+    resampler_name: str
+    resampler: type[nn.Module]
 
     def __init__(
-        self, in_channels: int, out_channels: int, num_layers: int, downsample: bool, cfg: VAEConfig
+        self, in_channels: int, out_channels: int, num_layers: int, resample: bool, cfg: VAEConfig
     ) -> None:
         super().__init__()
         self.resnets = nn.ModuleList(
@@ -140,37 +144,23 @@ class DownBlock(nn.Module):
             )
             for i in range(num_layers)
         )
-        self.downsamplers = nn.ModuleList([Downsample(out_channels)] if downsample else [])
+        resamplers = [self.resampler(out_channels)] if resample else []
+        setattr(self, self.resampler_name, nn.ModuleList(resamplers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for resnet in self.resnets:
             x = resnet(x)
-        for downsampler in self.downsamplers:
-            x = downsampler(x)
+        for layer in getattr(self, self.resampler_name):
+            x = layer(x)
         return x
 
 
-class UpBlock(nn.Module):
-    """One decoder level: ``resnets`` then an optional ``upsamplers.0``."""
+class DownBlock(_Level):
+    resampler_name, resampler = "downsamplers", Downsample
 
-    def __init__(
-        self, in_channels: int, out_channels: int, num_layers: int, upsample: bool, cfg: VAEConfig
-    ) -> None:
-        super().__init__()
-        self.resnets = nn.ModuleList(
-            ResnetBlock(
-                in_channels if i == 0 else out_channels, out_channels, cfg.norm_groups, cfg.norm_eps
-            )
-            for i in range(num_layers)
-        )
-        self.upsamplers = nn.ModuleList([Upsample(out_channels)] if upsample else [])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for resnet in self.resnets:
-            x = resnet(x)
-        for upsampler in self.upsamplers:
-            x = upsampler(x)
-        return x
+class UpBlock(_Level):
+    resampler_name, resampler = "upsamplers", Upsample
 
 
 class MidBlock(nn.Module):
@@ -204,7 +194,7 @@ class Encoder(nn.Module):
                 widths[max(level - 1, 0)],
                 widths[level],
                 cfg.num_res_blocks,
-                downsample=level < len(widths) - 1,
+                resample=level < len(widths) - 1,
                 cfg=cfg,
             )
             for level in range(len(widths))
@@ -237,7 +227,7 @@ class Decoder(nn.Module):
                 widths[max(index - 1, 0)],
                 widths[index],
                 cfg.num_res_blocks + 1,
-                upsample=index < len(widths) - 1,
+                resample=index < len(widths) - 1,
                 cfg=cfg,
             )
             for index in range(len(widths))
