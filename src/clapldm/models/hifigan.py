@@ -14,9 +14,10 @@ Inference on the CPU (no autograd) takes a fused path that computes the same fun
 each conv runs as one oneDNN primitive with its LeakyReLU or residual add applied to the
 output in registers (`torch.ops.mkldnn._convolution_pointwise`), the stage input's
 LeakyReLU is computed once for the three ResBlocks, and the upsamplers run channels-last
-(oneDNN's transposed convs are 1.2-2.5x faster on it). The ResBlock convs stay in the
-plain layout: channels-last is faster for the narrow stages too, but its convs keep a
-scratchpad of ~100 MB alive, and peak memory matters more here. Results equal the plain
+(oneDNN's transposed convs are 1.2-2.5x faster on it). In fp32 the ResBlock convs stay
+in the plain layout: channels-last is faster for the narrow stages too, but its convs
+keep a scratchpad of ~100 MB alive, and peak memory matters more here; in bf16 (half the
+bytes) they run channels-last, about 10% faster at AudioLDM-S size. Results equal the plain
 path up to float rounding (summation order inside the conv kernels).
 """
 
@@ -163,7 +164,9 @@ class HifiGan(nn.Module):
         with torch.autocast("cpu", enabled=False):
             x = _conv(mel.transpose(1, 2).unsqueeze(2).to(dtype), self.conv_pre, dtype)
             for stage, upsample in enumerate(self.ups):
-                x = _conv_transpose(F.leaky_relu(x, slope), upsample, dtype).contiguous()
+                x = _conv_transpose(F.leaky_relu(x, slope), upsample, dtype)
+                if dtype == torch.float32:  # bf16: stay channels-last (~10% faster)
+                    x = x.contiguous()
                 activated = F.leaky_relu(x, slope)  # every ResBlock's first input
                 total: torch.Tensor | None = None
                 for block in self.resblocks[stage * num_kernels : (stage + 1) * num_kernels]:
