@@ -43,6 +43,8 @@ def test_ldm_export_generates(ldm_run: Path, tiny_parts: dict[str, Path], tmp_pa
     assert index["pipeline"]["name"] == "tiny-trained" and index["pipeline"]["max_duration"] == 2.0
     pipe = AudioLDM.from_pretrained(tmp_path / "model")
     checkpoint = torch.load(ldm_run / "checkpoints" / "last.ckpt", weights_only=True)
+    steps = checkpoint["clapldm"]["train_step"]
+    assert steps > 0 and index["pipeline"]["extra"]["trained_steps"] == steps
     assert pipe.vae.config.scale_factor == pytest.approx(
         float(checkpoint["state_dict"]["scale_factor"])
     )

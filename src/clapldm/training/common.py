@@ -114,14 +114,15 @@ class StageModule(L.LightningModule):
         super().__init__()
         self.run = run
         self.ema: EMA | None = None
+        self._checkpoint_step = 0
 
     # -------------------------------------------------------------------- counting
     @property
     def train_step(self) -> int:
         """Completed training steps (batches), whatever the number of optimisers."""
         trainer = self._trainer
-        if trainer is None:
-            return 0
+        if trainer is None:  # exporting: the step of the checkpoint loaded, if any
+            return self._checkpoint_step
         return trainer.global_step // self.optimizers_per_step
 
     def step_generator(self, salt: int = 0) -> torch.Generator:
@@ -202,6 +203,7 @@ class StageModule(L.LightningModule):
         """Load a Lightning checkpoint's weights (and EMA) outside a Trainer (export)."""
         self.on_load_checkpoint(checkpoint)
         self.load_state_dict(checkpoint["state_dict"], strict=True)
+        self._checkpoint_step = int(checkpoint.get(CHECKPOINT_META_KEY, {}).get("train_step", 0))
 
     # ------------------------------------------------------------------ plumbing
     def optimizer_list(self) -> list[Any]:
