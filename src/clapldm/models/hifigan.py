@@ -10,15 +10,13 @@ plain tensors (weight norm folded in at import, see ``checkpoints/keys_vocoder.p
 Training can re-apply weight norm with `HifiGan.apply_weight_norm`. The padding
 arithmetic and the final 0.01 slope match transformers' ``SpeechT5HifiGan`` exactly.
 
-Inference on the CPU (no autograd) takes a fused path that computes the same function:
+bf16 inference on the CPU (no autograd) takes a fused path that computes the same function:
 each conv runs as one oneDNN primitive with its LeakyReLU or residual add applied to the
-output in registers (`torch.ops.mkldnn._convolution_pointwise`), the stage input's
-LeakyReLU is computed once for the three ResBlocks, and the upsamplers run channels-last
-(oneDNN's transposed convs are 1.2-2.5x faster on it). In fp32 the ResBlock convs stay
-in the plain layout: channels-last is faster for the narrow stages too, but its convs
-keep a scratchpad of ~100 MB alive, and peak memory matters more here; in bf16 (half the
-bytes) they run channels-last, about 10% faster at AudioLDM-S size. Results equal the plain
-path up to float rounding (summation order inside the conv kernels).
+output (`torch.ops.mkldnn._convolution_pointwise`), the stage input's LeakyReLU is
+computed once for the three ResBlocks, and activations stay channels-last (about 10%
+faster than the plain bf16 ops at AudioLDM-S size). fp32 keeps the plain ops: the fused
+path measured no faster there. `_forward_fused` also runs in fp32 (tests compare it with
+the plain path); results differ only by float rounding.
 """
 
 from __future__ import annotations
@@ -143,11 +141,17 @@ class HifiGan(nn.Module):
         return torch.tanh(x).squeeze(1)
 
     def _can_fuse(self, mel: torch.Tensor) -> bool:
-        """The fused path: CPU, no autograd, oneDNN present, fp32 (or bf16 autocast)."""
+        """The fused path: CPU, no autograd, oneDNN present, bf16 (autocast or input).
+
+        In fp32 it measured no faster than the plain ops at AudioLDM-S size (5.6-6.0 s
+        either way, within run-to-run noise), so fp32 keeps the plain path."""
+        bf16 = mel.dtype == torch.bfloat16 or (
+            torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+        )
         return (
             mel.device.type == "cpu"
+            and bf16
             and not torch.is_grad_enabled()
-            and mel.dtype in (torch.float32, torch.bfloat16)
             and torch.backends.mkldnn.is_available()
             and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
             and all(isinstance(block, ResBlock1) for block in self.resblocks)
