@@ -67,9 +67,9 @@ def test_hifigan_fused_equals_plain() -> None:
     mel = torch.randn(2, 9, 16)
     with torch.no_grad():  # fp32 inference runs the plain ops; the fused one is bf16's
         plain, fused = vocoder(mel), vocoder._forward_fused(mel)
+        assert vocoder._can_fuse(mel.bfloat16()) and not vocoder._can_fuse(mel)
     assert plain.shape == fused.shape == (2, vocoder.num_samples(9))
     assert relative_error(fused, plain) < 1e-5
-    assert vocoder._can_fuse(mel.bfloat16()) and not vocoder._can_fuse(mel)
 
 
 def test_fused_paths_under_bf16_autocast_stay_close() -> None:
