@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from bench_vs_diffusers import GUIDANCE, ours_latents  # noqa: E402
+from bench_vs_diffusers import GUIDANCE, ours_generate, ours_latents  # noqa: E402
 
 PROMPTS = [
     "a dog barking in the distance",
@@ -91,17 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def generate(batch: list[str], start: torch.Tensor) -> np.ndarray:
-        out = ours.generate(
-            batch,
-            duration=args.duration,
-            steps=args.steps,
-            guidance_scale=GUIDANCE,
-            sampler="ddim",
-            eta=0.0,
-            latents=start,
-            seed=0,
-        )
-        return out.audio
+        return ours_generate(ours, batch, args.duration, args.steps, start)
 
     def ours_batched() -> np.ndarray:
         return generate(prompts, latents.clone())

@@ -152,17 +152,24 @@ class Job:
 
     def ours_e2e(self, pipe: Any = None) -> np.ndarray:
         """clapldm end to end (on `pipe`, default: this job's fp32 pipeline)."""
-        out = (pipe or self.ours).generate(
-            PROMPT,
-            duration=self.duration,
-            steps=self.steps,
-            guidance_scale=GUIDANCE,
-            sampler="ddim",
-            eta=0.0,
-            latents=self.latents.clone(),
-            seed=0,
-        )
-        return out.audio
+        return ours_generate(pipe or self.ours, PROMPT, self.duration, self.steps, self.latents)
+
+
+def ours_generate(
+    pipe: Any, prompts: Any, duration: float, steps: int, latents: torch.Tensor
+) -> np.ndarray:
+    """The benchmarked clapldm call: DDIM (eta 0), guidance 2.5, given start latents."""
+    out = pipe.generate(
+        prompts,
+        duration=duration,
+        steps=steps,
+        guidance_scale=GUIDANCE,
+        sampler="ddim",
+        eta=0.0,
+        latents=latents.clone(),
+        seed=0,
+    )
+    return out.audio
 
 
 def ours_latents(ours: Any, duration: float) -> torch.Tensor:
