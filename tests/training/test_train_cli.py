@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -87,6 +88,33 @@ def test_every_shipped_config_parses() -> None:
         run = load_training_config(path)
         assert run.to_dict()["stage"] == run.stage
         assert parse_training_config(run.to_dict()) == run
+
+
+def test_shipped_configs_name_no_absolute_paths() -> None:
+    for path in [*(REPO / "configs").rglob("*.json")]:
+        options = json.loads(path.read_text(encoding="utf-8")).get("ldm", {})
+        for key in ("vae", "clap", "vocoder"):
+            assert not Path(options.get(key, "")).is_absolute(), (path, key)
+
+
+def test_config_paths_resolve_against_working_folder_then_config_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config_dir = tmp_path / "configs"
+    config_dir.mkdir()
+    config = config_dir / "ldm.json"
+    config.write_text(json.dumps({"stage": "ldm", "ldm": {"vae": "vae", "clap": "clap"}}))
+    work = tmp_path / "work"
+    (work / "vae").mkdir(parents=True)  # exists in the working folder only
+    (config_dir / "clap").mkdir()  # exists beside the config only
+    monkeypatch.chdir(work)
+    options = load_training_config(config).options
+    assert options.vae == str(work / "vae")
+    assert options.clap == str(config_dir / "clap")
+    # in neither place: the working folder's path, so the error names where it looked
+    options = load_training_config(config, ["ldm.vae=missing"]).options
+    assert options.vae == str(work / "missing")
+    assert load_training_config(config, ["ldm.vocoder=universal"]).options.vocoder == "universal"
 
 
 def test_config_is_strict() -> None:

@@ -112,6 +112,7 @@ class VaeTrainConfig(ConfigBase):
     # Start the decoder's output bias at the first batch's mean log-mel: the log-mel sits
     # around -5 to -11, which an Adam-trained bias would take thousands of steps to reach.
     init_output_bias: bool = True
+    init: str = ""  # "" = random, or a VAE component folder to continue from
 
 
 @dataclass(frozen=True)
@@ -146,10 +147,26 @@ class LdmTrainConfig(ConfigBase):
     sample_posterior: bool = True
     name: str = "clapldm"  # pipeline name written by export
     max_duration: float = 10.0  # pipeline max_duration written by export
+    # Fine-tuning (training/finetune.py): start from the UNet of a loadable model ("bundled",
+    # a native or diffusers folder, an original .ckpt, a hub id) and use its VAE and CLAP
+    # unless ldm.vae / ldm.clap name others. init_options go to the loader (e.g. an
+    # original .ckpt's "tokenizer" folder).
+    init: str = ""
+    init_options: dict[str, Any] = field(default_factory=dict)
+    # LoRA (clapldm.adapters): rank 0 = train the whole UNet; alpha 0 = the rank; targets
+    # are groups ("attention", "ff", "conv") or UNet layer-name suffixes.
+    lora_rank: int = 0
+    lora_alpha: float = 0.0
+    lora_targets: tuple[str, ...] = ("attention",)
+    lora_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.cond_dropout < 1.0 or not 0.0 <= self.text_probability <= 1.0:
             raise ValueError("ldm.cond_dropout must be in [0, 1) and text_probability in [0, 1]")
+        if self.lora_rank < 0 or self.lora_alpha < 0 or not 0.0 <= self.lora_dropout < 1.0:
+            raise ValueError("ldm.lora_rank and lora_alpha must be >= 0, lora_dropout in [0, 1)")
+        if self.lora_rank and not self.init:
+            raise ValueError("ldm.lora_rank needs ldm.init (a model whose UNet the adapters wrap)")
 
 
 MODEL_CONFIGS: dict[str, type[ConfigBase]] = {
@@ -262,18 +279,33 @@ def load_training_config(
         raise ConfigError(f"{config_path}: config file not found") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{config_path}: not a readable JSON config ({exc})") from None
-    return parse_training_config(apply_overrides(data, overrides or []), str(config_path))
+    run = parse_training_config(apply_overrides(data, overrides or []), str(config_path))
+    return resolve_paths(run, config_dir=config_path.parent)
 
 
-def resolve_paths(run: TrainingRun, base: Path | None = None) -> TrainingRun:
-    """Make the path options of a run absolute (relative to ``base`` or the working
-    directory), so the copy saved in the run folder works from anywhere."""
+def resolve_paths(
+    run: TrainingRun, base: Path | None = None, *, config_dir: Path | None = None
+) -> TrainingRun:
+    """Make the path options of a run (``ldm.vae``, ``ldm.clap``, ``ldm.vocoder``,
+    ``vocoder.init``, ``vae.init``, ``clap.text_tower``) absolute, so the copy saved in the run folder
+    works from anywhere.
+
+    A relative path resolves against ``base`` (default: the working folder), as paths on
+    the command line do; when nothing exists there but the path exists relative to
+    ``config_dir`` (the config file's folder), that one is taken. A config therefore
+    never needs an absolute path of one machine."""
     base = base or Path.cwd()
 
     def absolute(value: str) -> str:
         if not value or value == "universal":
             return value
-        return str((base / Path(value).expanduser()).resolve())
+        path = Path(value).expanduser()
+        here = (base / path).resolve()
+        if config_dir is not None and not here.exists():
+            beside_config = (config_dir / path).resolve()
+            if beside_config.exists():
+                return str(beside_config)
+        return str(here)
 
     options = run.options
     if isinstance(options, LdmTrainConfig):
@@ -281,12 +313,21 @@ def resolve_paths(run: TrainingRun, base: Path | None = None) -> TrainingRun:
             vae=absolute(options.vae),
             clap=absolute(options.clap),
             vocoder=absolute(options.vocoder),
+            init=_absolute_if_path(options.init, base),
         )
-    elif isinstance(options, VocoderTrainConfig):
+    elif isinstance(options, (VocoderTrainConfig, VaeTrainConfig)):
         options = options.replace(init=absolute(options.init))
     elif isinstance(options, ClapTrainConfig):
         options = options.replace(text_tower=absolute(options.text_tower))
     return TrainingRun(run.stage, run.model, run.mel, run.train, options, run.scheduler)
+
+
+def _absolute_if_path(value: str, base: Path) -> str:
+    """``ldm.init``: an existing path made absolute; a hub id or "bundled" kept as it is."""
+    if not value:
+        return value
+    path = base / Path(value).expanduser()
+    return str(path.resolve()) if path.exists() else value
 
 
 __all__ = [
