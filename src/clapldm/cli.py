@@ -66,7 +66,7 @@ def _add_sampling_args(p: argparse.ArgumentParser, *, seed_default: int | None =
 
 
 def _sampling_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    from clapldm.pipeline import PRESETS
+    from clapldm.request import PRESETS
 
     kwargs: dict[str, Any] = {}
     if args.preset:

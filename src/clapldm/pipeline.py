@@ -13,7 +13,6 @@ import logging
 import math
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,108 +30,19 @@ from clapldm.models.clap import TextAudioEncoder
 from clapldm.models.hifigan import HifiGan
 from clapldm.models.unet import AudioLDMUNet
 from clapldm.models.vae import AutoencoderKL
+from clapldm.request import (
+    MAX_CANDIDATES,
+    GenerationOutput,
+    check_duration,
+    check_int,
+    check_number,
+    check_prompts,
+    resolve_seeds,
+)
 
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
-MAX_PROMPT_CHARS = 4096
-MAX_CANDIDATES = 16
-
-
-@dataclass
-class GenerationOutput:
-    """Result of any mode: `audio` (B, samples) float32 at `sample_rate`.
-
-    `scores` holds the CLAP similarity between each clip and its condition (NaN when the
-    model's CLAP has no audio tower); `seeds` the seed of each returned clip; `settings`
-    the recipe (what the file tags record).
-    """
-
-    audio: np.ndarray
-    sample_rate: int
-    scores: np.ndarray
-    seeds: list[int]
-    prompts: list[str]
-    settings: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Preset:
-    sampler: str
-    steps: int
-    guidance_scale: float
-    eta: float
-    candidates: int
-
-
-# "audioldm" is the original package's default: DDIM 200 steps, eta 1, 3 candidates.
-PRESETS = {
-    "audioldm": Preset("ddim", 200, 2.5, 1.0, 3),
-    "fast": Preset("dpmpp-2m", 25, 2.5, 0.0, 1),
-}
-
-
-def check_duration(duration: float, max_duration: float) -> float:
-    if isinstance(duration, bool) or not isinstance(duration, (int, float)):
-        raise InvalidInputError(f"duration must be a number of seconds, got {duration!r}")
-    if not math.isfinite(duration) or duration <= 0:
-        raise InvalidInputError(f"duration must be a positive number of seconds, got {duration!r}")
-    if duration > max_duration:
-        raise InvalidInputError(
-            f"duration {duration:g} s is above this model's maximum of {max_duration:g} s "
-            "(use `extend` for longer audio)"
-        )
-    return float(duration)
-
-
-def check_prompts(prompt: str | Sequence[str], *, allow_empty: bool = False) -> list[str]:
-    prompts = [prompt] if isinstance(prompt, str) else list(prompt)
-    if not prompts:
-        raise InvalidInputError("no prompt given")
-    for text in prompts:
-        if not isinstance(text, str):
-            raise InvalidInputError(f"prompt must be text, got {type(text).__name__}")
-        if not allow_empty and not text.strip():
-            raise InvalidInputError("prompt is empty")
-        if len(text) > MAX_PROMPT_CHARS:
-            raise InvalidInputError(
-                f"prompt is {len(text)} characters long; the limit is {MAX_PROMPT_CHARS}"
-            )
-    return prompts
-
-
-def check_number(name: str, value: float, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
-    if not low <= value <= high:
-        raise InvalidInputError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
-    return float(value)
-
-
-def check_int(name: str, value: int, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise InvalidInputError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
-    return value
-
-
-def resolve_seeds(seed: int | Sequence[int] | None, count: int) -> list[int]:
-    """One seed per prompt: an int s gives s, s+1, ...; None draws fresh random seeds."""
-    if seed is None:
-        base = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-        return [base + i for i in range(count)]
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return [int(seed) + i for i in range(count)]
-    if isinstance(seed, bool) or isinstance(seed, (str, bytes)):
-        raise InvalidInputError(f"seed must be an integer or a list of integers, got {seed!r}")
-    try:
-        seeds = [int(s) for s in seed]
-    except (TypeError, ValueError):
-        raise InvalidInputError(
-            f"seed must be an integer or a list of integers, got {seed!r}"
-        ) from None
-    if len(seeds) != count:
-        raise InvalidInputError(f"got {len(seeds)} seeds for {count} prompts")
-    return seeds
 
 
 class AudioLDM:
