@@ -1,6 +1,11 @@
-"""Property tests: loaders, parsers and validators raise only the project's own errors."""
+"""Property tests: loaders, parsers and validators raise only the project's own errors, and
+what they accept is exactly what an independent statement of the rule accepts, unchanged."""
 
 from __future__ import annotations
+
+import io
+import math
+import struct
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -8,18 +13,39 @@ from hypothesis import strategies as st
 
 from clapldm.audio.io import read_audio
 from clapldm.config import MelConfig, UNetConfig, VAEConfig
-from clapldm.editing import check_regions, parse_region
 from clapldm.errors import ClapLdmError
-from clapldm.pipeline import check_duration, check_number, check_prompts
+from clapldm.request import (
+    MAX_PROMPT_CHARS,
+    check_duration,
+    check_number,
+    check_prompts,
+    check_regions,
+    parse_region,
+)
 
 EXAMPLES = 150
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([10**400, -(10**400)])  # beyond float range
+    | st.floats()
+    | st.text(max_size=8),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
     max_leaves=10,
 )
+
+
+def is_real_number(value: object) -> bool:
+    """int or float, not bool, finite (ints beyond float range count as not finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -29,15 +55,14 @@ def test_audio_loader_bytes(data: bytes) -> None:
         wave = read_audio(data, 16000, max_seconds=60)
     except ClapLdmError:
         return
-    assert wave.dtype == np.float32 and np.isfinite(wave).all()
+    assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(st.binary(min_size=44, max_size=2048))
 def test_audio_loader_wav_with_garbage_body(body: bytes) -> None:
-    import io
-    import struct
-
+    """Any body of a well-formed 16 kHz 16-bit mono WAV is audio: it decodes to its
+    frames, resampled to 22.05 kHz."""
     header = (
         b"RIFF"
         + struct.pack("<I", 36 + len(body))
@@ -47,24 +72,41 @@ def test_audio_loader_wav_with_garbage_body(body: bytes) -> None:
         + struct.pack("<I", len(body))
     )
     try:
-        read_audio(io.BytesIO(header + body), 22050)
+        wave = read_audio(io.BytesIO(header + body), 22050)
     except ClapLdmError:
-        pass
-
-
-@settings(max_examples=EXAMPLES, deadline=None)
-@given(st.text(max_size=30))
-def test_region_parser(text: str) -> None:
-    try:
-        start, end = parse_region(text)
-        check_regions([(start, end)], 10.0)
-    except ClapLdmError:
-        pass
+        return
+    frames = len(body) // 2
+    assert wave.dtype == np.float32 and wave.ndim == 1 and np.isfinite(wave).all()
+    assert abs(len(wave) - frames * 22050 / 16000) <= 1
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(
-    st.lists(st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)), max_size=5),
+    st.text(max_size=30)
+    | st.tuples(st.floats(-5, 15), st.floats(-5, 15)).map(lambda r: f"{r[0]}:{r[1]}")
+)
+def test_region_parser(text: str) -> None:
+    parts = text.split(":")
+    try:
+        start, end = parse_region(text)
+    except ClapLdmError:
+        return
+    assert len(parts) == 2
+    for value, part in zip((start, end), parts):
+        expected = float(part)
+        assert value == expected or (math.isnan(value) and math.isnan(expected))
+    try:
+        checked = check_regions([(start, end)], 10.0)
+    except ClapLdmError:
+        assert not (0 <= start < end <= 10.0 + 1e-6)
+        return
+    assert checked == [(start, min(end, 10.0))] and 0 <= start < end <= 10.0 + 1e-6
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(allow_nan=True), st.floats(allow_nan=True)), max_size=5)
+    | st.lists(st.lists(json_values, max_size=3), max_size=3),
     st.floats(min_value=0.01, max_value=100),
 )
 def test_region_lists(regions: list[tuple[float, float]], duration: float) -> None:
@@ -72,22 +114,40 @@ def test_region_lists(regions: list[tuple[float, float]], duration: float) -> No
         checked = check_regions(regions, duration)
     except ClapLdmError:
         return
-    for (a, b), (c, _) in zip(checked, checked[1:]):
-        assert a < b <= c
+    assert all(len(region) == 2 for region in regions)
+    assert checked == sorted((float(a), min(float(b), duration)) for a, b in regions)
+    assert all(0 <= a < b <= duration for a, b in checked)
+    for (_, b), (c, _) in zip(checked, checked[1:]):
+        assert b <= c
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(json_values, json_values, st.text(max_size=50) | st.lists(st.text(max_size=5), max_size=3))
 def test_request_validation(duration: object, number: object, prompt: object) -> None:
-    for call in (
-        lambda: check_duration(duration, 30.0),  # type: ignore[arg-type]
-        lambda: check_number("guidance", number, 0, 100),  # type: ignore[arg-type]
-        lambda: check_prompts(prompt),
-    ):  # type: ignore[arg-type]
-        try:
-            call()
-        except ClapLdmError:
-            pass
+    duration_ok = is_real_number(duration) and 0 < duration <= 30.0  # type: ignore[operator]
+    try:
+        assert check_duration(duration, 30.0) == duration  # type: ignore[arg-type]
+        assert duration_ok, f"accepted duration {duration!r}"
+    except ClapLdmError:
+        assert not duration_ok, f"rejected duration {duration!r}"
+
+    number_ok = is_real_number(number) and 0 <= number <= 100  # type: ignore[operator]
+    try:
+        accepted = check_number("guidance", number, 0, 100)  # type: ignore[arg-type]
+        assert number_ok and isinstance(accepted, float) and accepted == number
+    except ClapLdmError:
+        assert not number_ok, f"rejected guidance {number!r}"
+
+    texts = [prompt] if isinstance(prompt, str) else prompt
+    prompt_ok = bool(texts) and all(
+        isinstance(t, str) and t.strip() and len(t) <= MAX_PROMPT_CHARS
+        for t in texts  # type: ignore[union-attr]
+    )
+    try:
+        assert check_prompts(prompt) == texts  # type: ignore[arg-type]
+        assert prompt_ok, f"accepted prompt {prompt!r}"
+    except ClapLdmError:
+        assert not prompt_ok, f"rejected prompt {prompt!r}"
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
@@ -115,6 +175,10 @@ def test_request_validation(duration: object, number: object, prompt: object) ->
 def test_config_loading(data: dict[str, object]) -> None:
     for cls in (MelConfig, VAEConfig, UNetConfig):
         try:
-            cls.from_dict(data)
+            config = cls.from_dict(data)
         except ClapLdmError:
-            pass
+            continue
+        stored = config.to_dict()
+        assert set(data) <= set(stored), f"{cls.__name__} accepted unknown keys"
+        for key, value in data.items():
+            assert stored[key] == value, f"{cls.__name__}.{key}: {value!r} became {stored[key]!r}"

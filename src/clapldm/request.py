@@ -82,11 +82,19 @@ PRESETS = {
 
 
 # ------------------------------------------------------------------------------ checks
+def is_finite(value: float) -> bool:
+    """math.isfinite, but False (not OverflowError) for an int beyond float range (10**400)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def check_duration(duration: float, max_duration: float) -> float:
     """A positive, finite number of seconds, at most `max_duration`."""
     if isinstance(duration, bool) or not isinstance(duration, (int, float)):
         raise InvalidInputError(f"duration must be a number of seconds, got {duration!r}")
-    if not math.isfinite(duration) or duration <= 0:
+    if not is_finite(duration) or duration <= 0:
         raise InvalidInputError(f"duration must be a positive number of seconds, got {duration!r}")
     if duration > max_duration:
         raise InvalidInputError(
@@ -115,7 +123,7 @@ def check_prompts(prompt: str | Sequence[str], *, allow_empty: bool = False) -> 
 
 def check_number(name: str, value: float, low: float, high: float) -> float:
     """A finite number in [low, high], as float."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not is_finite(value):
         raise InvalidInputError(f"{name} must be a finite number, got {value!r}")
     if not low <= value <= high:
         raise InvalidInputError(f"{name} must be in [{low:g}, {high:g}], got {value!r}")
@@ -176,7 +184,10 @@ def check_regions(regions: Sequence[Sequence[float]], duration: float) -> list[t
     for region in regions:
         if len(region) != 2:
             raise InvalidInputError(f"region {region!r} must be (start, end) seconds")
-        start, end = float(region[0]), float(region[1])
+        try:
+            start, end = float(region[0]), float(region[1])
+        except (TypeError, ValueError, OverflowError):
+            raise InvalidInputError(f"region {region!r} must be two numbers of seconds") from None
         if not (math.isfinite(start) and math.isfinite(end)):
             raise InvalidInputError(f"region {start}:{end} is not finite")
         if start >= end:
@@ -210,7 +221,7 @@ def check_cutoff(cutoff_hz: float, sample_rate: int) -> float:
     if (
         isinstance(cutoff_hz, bool)
         or not isinstance(cutoff_hz, (int, float))
-        or not math.isfinite(cutoff_hz)
+        or not is_finite(cutoff_hz)
     ):
         raise InvalidInputError(f"cutoff must be a number of Hz, got {cutoff_hz!r}")
     if not 0 < cutoff_hz < nyquist:
@@ -507,7 +518,7 @@ def _check_extend(
     if (
         isinstance(total_duration, bool)
         or not isinstance(total_duration, (int, float))
-        or not math.isfinite(total_duration)
+        or not is_finite(total_duration)
     ):
         raise InvalidInputError(
             f"total duration must be a number of seconds, got {total_duration!r}"
