@@ -85,6 +85,9 @@ def test_vae_matches_diffusers(tmp_path) -> None:
         "decode": (decoded - expected_mel).abs().max().item(),
     }
     assert decoded.shape == (2, 1, 32, 16)
+    print(
+        f"\nparity: VAE vs diffusers AutoencoderKL, max abs diff {diffs} (tolerance {PARITY_TOLERANCE:g})"
+    )
     assert max(diffs.values()) <= PARITY_TOLERANCE, diffs
 
 
@@ -158,7 +161,11 @@ def test_vocoder_matches_speecht5(tmp_path, normalize_before: bool) -> None:
         expected = reference.eval()(mel)
         produced = ours(mel)
     assert produced.shape == expected.shape == (2, 9 * 16)
-    assert (produced - expected).abs().max().item() <= PARITY_TOLERANCE
+    diff = (produced - expected).abs().max().item()
+    print(
+        f"\nparity: HiFi-GAN vs transformers SpeechT5HifiGan, max abs diff {diff:.2g} (tolerance {PARITY_TOLERANCE:g})"
+    )
+    assert diff <= PARITY_TOLERANCE
 
 
 def test_weight_norm_folding_matches_torch() -> None:

@@ -73,8 +73,10 @@ def _model(x: torch.Tensor, t: int) -> torch.Tensor:
         return torch.tanh(net(x)) * (1 + t / 1000)
 
 
-@pytest.mark.parametrize("eta", [0.0])
+@pytest.mark.parametrize("eta", [0.0, 0.5, 1.0])
 def test_ddim_matches_diffusers_ddim_scheduler(eta: float) -> None:
+    """Same model, same start and, for eta > 0, the same noise injected at every step
+    (diffusers' `variance_noise`, our `noise` function), so the trajectories must agree."""
     diffusers = pytest.importorskip("diffusers")
     scheduler = diffusers.DDIMScheduler(
         beta_start=0.0015,
@@ -87,11 +89,26 @@ def test_ddim_matches_diffusers_ddim_scheduler(eta: float) -> None:
     )
     scheduler.set_timesteps(10)
     x = torch.randn(2, 4, 8, 4, generator=torch.Generator().manual_seed(0))
+    injected = torch.randn(10, *x.shape, generator=torch.Generator().manual_seed(1))
     reference = x.clone()
-    for t in scheduler.timesteps:
-        reference = scheduler.step(_model(reference, int(t)), t, reference, eta=eta).prev_sample
+    for i, t in enumerate(scheduler.timesteps):
+        eps = _model(reference, int(t))
+        reference = scheduler.step(
+            eps, t, reference, eta=eta, variance_noise=injected[i]
+        ).prev_sample
     assert [int(t) for t in scheduler.timesteps] == schedule.ddim_timesteps(10)
-    ours = sample_ddim(_model, x, schedule.ddim_timesteps(10), ALPHAS, eta=eta)
+    draws = iter(injected)
+    ours = sample_ddim(
+        _model, x, schedule.ddim_timesteps(10), ALPHAS, eta=eta, noise=lambda _: next(draws)
+    )
+    if eta > 0:
+        assert next(draws, None) is None  # one draw per step, as diffusers makes
+        no_noise = sample_ddim(_model, x, schedule.ddim_timesteps(10), ALPHAS, eta=0.0)
+        assert (ours - no_noise).abs().max() > 0.1  # the noise term is really there
+    diff = (ours - reference).abs().max().item()
+    print(
+        f"\nparity: DDIM eta={eta:g} vs diffusers DDIMScheduler, max abs diff {diff:.2g} on values up to {reference.abs().max().item():.3g} (tolerance 1e-5 + 1e-5 x |value|)"
+    )
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=1e-5)
 
 
@@ -116,6 +133,10 @@ def test_dpmpp_2m_matches_diffusers_dpm_solver() -> None:
             reference = scheduler.step(_model(reference, int(t)), t, reference).prev_sample
         assert [int(t) for t in scheduler.timesteps] == schedule.linspace_timesteps(steps)
         ours = sample_dpmpp_2m(_model, x, schedule.linspace_timesteps(steps), ALPHAS)
+        diff = (ours - reference).abs().max().item()
+        print(
+            f"\nparity: DPM-Solver++(2M) {steps} steps vs diffusers, max abs diff {diff:.2g} on values up to {reference.abs().max().item():.3g} (tolerance 1e-4 + 1e-4 x |value|)"
+        )
         torch.testing.assert_close(ours, reference, atol=1e-4, rtol=1e-4)
 
 

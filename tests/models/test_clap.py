@@ -89,16 +89,16 @@ def test_laion_text_padding_independent(tiny_laion: tuple[LaionClap, Path]) -> N
 
 def test_laion_matches_diffusers_encode_prompt(tmp_path: Path) -> None:
     """Our padding to the longest prompt equals diffusers' padding to 512 (RoBERTa masks pads)."""
-    pipeline_module = pytest.importorskip(
-        "diffusers.pipelines.deprecated.audioldm.pipeline_audioldm"
-    )
+    # the public name: if diffusers moves or drops AudioLDM, this fails instead of skipping
+    diffusers = pytest.importorskip("diffusers")
+    audioldm_pipeline = diffusers.AudioLDMPipeline
     testing.tiny_clap_text_encoder(tmp_path / "text_encoder", tmp_path / "tokenizer", seed=3)
     clap = LaionClap.from_diffusers(tmp_path / "text_encoder", tmp_path / "tokenizer")
     assert not clap.has_audio_tower
     fake_pipe = SimpleNamespace(tokenizer=clap.tokenizer, text_encoder=clap.model)
     prompts = ["a dog barks", "rain on a tin roof, then thunder far away", ""]
     with torch.no_grad():
-        reference = pipeline_module.AudioLDMPipeline._encode_prompt(
+        reference = audioldm_pipeline._encode_prompt(
             fake_pipe, prompts, torch.device("cpu"), 1, False
         )
     ours = clap.embed_text(prompts)
