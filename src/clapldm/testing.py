@@ -28,7 +28,9 @@ from transformers import (
 )
 from transformers import ClapConfig as HFClapConfig
 
-from clapldm.checkpoints.keys_clap import make_clap_config
+from clapldm.checkpoints.keys_clap import clap_to_laion, make_clap_config
+from clapldm.checkpoints.keys_unet import unet_config_to_diffusers, unet_to_original
+from clapldm.checkpoints.keys_vae import vae_to_original
 from clapldm.config import MelConfig
 from clapldm.models.clap import LaionClap, laion_feature_extractor
 from clapldm.models.compact_clap import CompactClap
@@ -251,3 +253,87 @@ def tiny_compact_clap(
     randomize_(clap.audio_encoder, seed)
     clap.eval().save_pretrained(folder)
     return clap
+
+
+def tiny_diffusers_pipeline(folder: str | os.PathLike[str]) -> Any:
+    """A random tiny diffusers ``AudioLDMPipeline`` saved at ``folder/diffusers``; returns
+    it. Needs diffusers (a dev dependency). Its UNet is the debug model's with 2 heads on
+    every level (diffusers' convention), its vocoder transformers' SpeechT5HifiGan."""
+    import diffusers  # optional: only the parity and fine-tuning tests build one
+    import transformers
+
+    from clapldm.debug import tiny_configs
+
+    folder = Path(folder)
+    text_encoder = tiny_clap_text_encoder(folder / "_text", folder / "_tok", projection_dim=16)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder / "_tok")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        vae = diffusers.AutoencoderKL(
+            in_channels=1,
+            out_channels=1,
+            block_out_channels=(8, 16),
+            layers_per_block=1,
+            latent_channels=4,
+            norm_num_groups=4,
+            down_block_types=("DownEncoderBlock2D",) * 2,
+            up_block_types=("UpDecoderBlock2D",) * 2,
+            scaling_factor=0.9,
+        )
+        unet_config = tiny_configs()[2].replace(heads=(2, 2))
+        unet = diffusers.UNet2DConditionModel(**unet_config_to_diffusers(unet_config))
+        vocoder = transformers.SpeechT5HifiGan(
+            transformers.SpeechT5HifiGanConfig(
+                model_in_dim=16,
+                sampling_rate=16000,
+                upsample_initial_channel=32,
+                upsample_rates=[4, 4],
+                upsample_kernel_sizes=[8, 8],
+                resblock_kernel_sizes=[3, 7],
+                resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]],
+                normalize_before=False,
+            )
+        )
+    for index, module in enumerate((vae, unet, vocoder)):
+        randomize_(module, index + 1, scale=0.1)
+    scheduler = diffusers.DDIMScheduler(
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        num_train_timesteps=1000,
+    )
+    pipe = diffusers.AudioLDMPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        vocoder=vocoder,
+    )
+    pipe.save_pretrained(folder / "diffusers")
+    return pipe
+
+
+def original_checkpoint_state(pipe: Any) -> dict[str, torch.Tensor]:
+    """An AudioLDM pipeline's weights in the original ``.ckpt`` layout (``state_dict``).
+    The raw UNet weights are perturbed and the EMA copy holds the real ones, so an
+    importer that does not prefer the EMA weights is caught."""
+    state: dict[str, torch.Tensor] = {}
+    unet = unet_to_original(pipe.unet.state_dict(), pipe.unet.config)
+    for key, value in unet.items():
+        state["model.diffusion_model." + key] = value + 0.5
+        state["model_ema." + ("diffusion_model." + key).replace(".", "")] = value.clone()
+    state["model_ema.decay"] = torch.tensor(0.9999)
+    state["model_ema.num_updates"] = torch.tensor(10, dtype=torch.int32)
+    for key, value in vae_to_original(pipe.vae.state_dict()).items():
+        state["first_stage_model." + key] = value.clone()
+    for key, value in pipe.vocoder.state_dict().items():
+        state["first_stage_model.vocoder." + key] = value.clone()
+    for key, value in clap_to_laion(pipe.clap.model.state_dict(), include_unused=True).items():
+        state["cond_stage_model.model." + key] = value.clone()
+    state["scale_factor"] = torch.tensor(pipe.vae.config.scale_factor)
+    state["betas"] = torch.zeros(1000)
+    return state

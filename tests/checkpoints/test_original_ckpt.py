@@ -9,37 +9,16 @@ import pytest
 import torch
 
 from clapldm import AudioLDM
-from clapldm.checkpoints.keys_clap import clap_to_laion
-from clapldm.checkpoints.keys_unet import unet_to_original
-from clapldm.checkpoints.keys_vae import vae_to_original
 from clapldm.debug import tiny_pipeline
 from clapldm.errors import ModelLoadError
-from clapldm.testing import byte_level_roberta_tokenizer
-
-
-def original_state(pipe: AudioLDM) -> dict[str, torch.Tensor]:
-    state: dict[str, torch.Tensor] = {}
-    unet = unet_to_original(pipe.unet.state_dict(), pipe.unet.config)
-    for key, value in unet.items():
-        # raw weights perturbed: the importer must prefer the EMA copy
-        state["model.diffusion_model." + key] = value + 0.5
-        state["model_ema." + ("diffusion_model." + key).replace(".", "")] = value.clone()
-    state["model_ema.decay"] = torch.tensor(0.9999)
-    state["model_ema.num_updates"] = torch.tensor(10, dtype=torch.int32)
-    for key, value in vae_to_original(pipe.vae.state_dict()).items():
-        state["first_stage_model." + key] = value.clone()
-    for key, value in pipe.vocoder.state_dict().items():
-        state["first_stage_model.vocoder." + key] = value.clone()
-    for key, value in clap_to_laion(pipe.clap.model.state_dict(), include_unused=True).items():
-        state["cond_stage_model.model." + key] = value.clone()
-    state["scale_factor"] = torch.tensor(pipe.vae.config.scale_factor)
-    state["betas"] = torch.zeros(1000)
-    return state
+from clapldm.testing import byte_level_roberta_tokenizer, original_checkpoint_state
 
 
 def test_original_ckpt_imports_and_generates_identically(tmp_path) -> None:  # type: ignore[no-untyped-def]
     pipe = tiny_pipeline()
-    torch.save({"state_dict": original_state(pipe), "global_step": 1}, tmp_path / "tiny.ckpt")
+    torch.save(
+        {"state_dict": original_checkpoint_state(pipe), "global_step": 1}, tmp_path / "tiny.ckpt"
+    )
     tokenizer = byte_level_roberta_tokenizer(tmp_path / "tokenizer")
     imported = AudioLDM.from_pretrained(
         tmp_path / "tiny.ckpt", tokenizer=tokenizer, head_dim=8, norm_groups=(8, 4)
