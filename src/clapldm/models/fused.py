@@ -37,6 +37,7 @@ def conv_add(residual: torch.Tensor, x: torch.Tensor, conv: nn.Conv2d) -> torch.
     to the conv output (bias first, then the residual: the same sum as the plain path)."""
     if (
         _CONV_POINTWISE is not None
+        and type(conv) is nn.Conv2d  # an adapter-wrapped conv (LoRA) must run its own forward
         and _onednn_fp32(x, residual, conv.weight)
         and conv.padding_mode == "zeros"
         and not isinstance(conv.padding, str)
@@ -74,6 +75,18 @@ def linear(
         if residual.dtype == torch.float32 and residual.shape[:-1] == x.shape[:-1]:
             return _LINEAR_POINTWISE.binary(x, residual, weight, bias, "add")
     out = F.linear(x, weight, bias)
+    return out if residual is None else add_(out, residual)
+
+
+def linear_layer(
+    layer: nn.Module, x: torch.Tensor, residual: torch.Tensor | None = None
+) -> torch.Tensor:
+    """``layer(x)`` (+ ``residual``) through `linear` when ``layer`` is a plain
+    ``nn.Linear``; any other module (a LoRA-wrapped linear, see `clapldm.adapters`) runs
+    its own forward, so what it adds to the base layer is never skipped."""
+    if type(layer) is nn.Linear:
+        return linear(x, layer.weight, layer.bias, residual)
+    out = layer(x)
     return out if residual is None else add_(out, residual)
 
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from clapldm.config import UNetConfig
-from clapldm.models.fused import add_, add_mul, conv_add, linear, silu_norm
+from clapldm.models.fused import add_, add_mul, conv_add, linear, linear_layer, silu_norm
 
 
 def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -78,11 +78,11 @@ class Attention(nn.Module):
         """(B, N, C) -> (B, N, C); `residual` (B, N, C), if given, is added to the output."""
         batch, tokens, dim = x.shape
         shape = (batch, tokens, self.heads, dim // self.heads)
-        q = linear(x, self.to_q.weight, None).view(shape).transpose(1, 2)
-        k = linear(x, self.to_k.weight, None).view(shape).transpose(1, 2)
-        v = linear(x, self.to_v.weight, None).view(shape).transpose(1, 2)
+        q = linear_layer(self.to_q, x).view(shape).transpose(1, 2)
+        k = linear_layer(self.to_k, x).view(shape).transpose(1, 2)
+        v = linear_layer(self.to_v, x).view(shape).transpose(1, 2)
         out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, tokens, dim)
-        return linear(out, self.to_out[0].weight, self.to_out[0].bias, residual)
+        return linear_layer(self.to_out[0], out, residual)
 
 
 class GEGLU(nn.Module):
@@ -91,7 +91,7 @@ class GEGLU(nn.Module):
         self.proj = nn.Linear(dim, inner * 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden, gate = linear(x, self.proj.weight, self.proj.bias).chunk(2, dim=-1)
+        hidden, gate = linear_layer(self.proj, x).chunk(2, dim=-1)
         return add_mul(F.gelu(gate), hidden)
 
 
@@ -103,7 +103,7 @@ class FeedForward(nn.Module):
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, C) -> (B, N, C), plus `residual` when given."""
-        return linear(self.net[0](x), self.net[2].weight, self.net[2].bias, residual)
+        return linear_layer(self.net[2], self.net[0](x), residual)
 
 
 class TransformerBlock(nn.Module):
