@@ -223,7 +223,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
 
 
 def cmd_inpaint(args: argparse.Namespace) -> int:
-    from clapldm.editing import parse_region
+    from clapldm.request import parse_region
 
     regions = [parse_region(r) for r in args.region or []]
     if not regions:

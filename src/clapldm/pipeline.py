@@ -1,18 +1,21 @@
 """AudioLDM: the pipeline that composes CLAP, VAE, UNet and vocoder by name.
 
 Text -> CLAP text embedding -> reverse diffusion on VAE latents (classifier-free guidance)
--> VAE decoder -> log-mel -> HiFi-GAN -> waveform. Editing modes (transfer, inpaint,
-super-resolve, extend) live in `editing.py` and reuse `denoise` / `encode_audio` /
-`decode_latents` from here. Every generation parameter is passed per call.
+-> VAE decoder -> log-mel -> HiFi-GAN -> waveform. Every mode builds a checked
+`SamplingRequest` (request.py) and runs through one entry point, `AudioLDM.sample`:
+generation from noise, and the editing modes (transfer, inpaint, super-resolve, extend),
+which only add what they know of the output and where (an initial latent, a latent mask
+and the input samples to paste back, built by `editing.py`). Every generation parameter
+is passed per call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +27,31 @@ from clapldm.audio.mel import MelFrontEnd, normalize_waveform
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.diffusion import schedule
 from clapldm.diffusion.guidance import guided_eps_model
-from clapldm.diffusion.samplers import SAMPLERS, Hook, check_sampler
+from clapldm.diffusion.samplers import SAMPLERS, Hook
+from clapldm.editing import (
+    InputClip,
+    PasteBack,
+    band_mask,
+    extend_segment,
+    fit_input,
+    load_input,
+    lowpass,
+    mel_bins_below,
+    sample_weights,
+    strength_timesteps,
+    time_mask,
+)
 from clapldm.errors import InvalidInputError, ModelLoadError
 from clapldm.models.clap import TextAudioEncoder
 from clapldm.models.hifigan import HifiGan
 from clapldm.models.unet import AudioLDMUNet
 from clapldm.models.vae import AutoencoderKL
+from clapldm.precision import WeightPrecision
 from clapldm.request import (
-    MAX_CANDIDATES,
     GenerationOutput,
-    check_duration,
-    check_int,
-    check_number,
-    check_prompts,
-    resolve_seeds,
+    RequestDefaults,
+    SamplingRequest,
+    check_device,
 )
 
 logger = logging.getLogger(__name__)
@@ -73,9 +87,7 @@ class AudioLDM:
         self.alphas_cumprod = schedule.alphas_cumprod(self.scheduler_config)
         self._uncond_cache: dict[str, torch.Tensor] = {}
         self.source = ""  # what the user passed to from_pretrained ("" = bundled / in memory)
-        self.precision = "fp32"
-        self._fp32_weights: list[tuple[torch.nn.Parameter, torch.Tensor]] = []
-        self._fp32_dropped = False
+        self._weights = WeightPrecision()
         check_components(self)
         self.device = torch.device("cpu")
         self.to(device)
@@ -96,29 +108,30 @@ class AudioLDM:
     def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
         from clapldm.checkpoints.native import save_native
 
-        if self._fp32_dropped:
+        if self._weights.fp32_dropped:
             raise InvalidInputError(
                 "cannot save: this pipeline's fp32 weights were freed (bf16, keep_fp32=False)"
             )
-        precision = self.precision
-        self.set_precision("fp32")  # always save the exact fp32 weights
-        try:
-            save_native(self, Path(folder))
-        finally:
-            self.set_precision(precision)
+        with self._weights.scoped("fp32", self._autocast_modules()):
+            save_native(self, Path(folder))  # always the exact fp32 weights
 
     def to(self, device: str | torch.device) -> AudioLDM:
         device = check_device(device)
-        precision = self.precision
-        if not self._fp32_dropped:
-            self.set_precision("fp32")  # move the fp32 originals, then cast again
-        for module in (self.vae, self.unet, self.vocoder, self.mel):
-            module.to(device)
-        if isinstance(self.clap, torch.nn.Module):
-            self.clap.to(device)
-        self.device = device
-        self._uncond_cache.clear()
-        return self.set_precision(precision)
+        # Move the fp32 originals (when kept), then cast again.
+        precision = None if self._weights.fp32_dropped else "fp32"
+        with self._weights.scoped(precision, self._autocast_modules()):
+            for module in (self.vae, self.unet, self.vocoder, self.mel):
+                module.to(device)
+            if isinstance(self.clap, torch.nn.Module):
+                self.clap.to(device)
+            self.device = device
+            self._uncond_cache.clear()
+        return self
+
+    @property
+    def precision(self) -> str:
+        """ "fp32" or "bf16"; see `set_precision`."""
+        return self._weights.precision
 
     def set_precision(self, precision: str, *, keep_fp32: bool = True) -> AudioLDM:
         """ "fp32" (exact, default) or "bf16": UNet, VAE decoder and vocoder run under bf16
@@ -126,46 +139,16 @@ class AudioLDM:
         norms, the sampler state, the VAE encoder and the CLAP stay fp32. Opt-in and
         approximate. Switching back to fp32 restores the exact fp32 weights, which are kept
         for that; `keep_fp32=False` frees them instead (less memory; then the pipeline
-        stays bf16 and cannot be saved)."""
-        if precision not in ("fp32", "bf16"):
-            raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
-        if precision != self.precision:
-            if precision == "fp32" and self._fp32_dropped:
-                raise InvalidInputError(
-                    "this pipeline's fp32 weights were freed (bf16 with keep_fp32=False); "
-                    "load the model again for fp32"
-                )
-            self._cast_weights(torch.bfloat16 if precision == "bf16" else None)
-        if precision == "bf16" and not keep_fp32:
-            self._fp32_weights = []
-            self._fp32_dropped = True
-        self.precision = precision
+        stays bf16 and cannot be saved). See precision.py."""
+        self._weights.set(precision, self._autocast_modules(), keep_fp32=keep_fp32)
         return self
 
     def _autocast_modules(self) -> list[torch.nn.Module]:
         """The modules that only ever run inside `autocast()`."""
         return [self.unet, self.vae.post_quant_conv, self.vae.decoder, self.vocoder]
 
-    def _cast_weights(self, dtype: torch.dtype | None) -> None:
-        """Conv / linear parameters to `dtype`, keeping the fp32 originals; None restores them."""
-        if dtype is None:
-            for param, original in self._fp32_weights:
-                param.data = original
-            self._fp32_weights = []
-            return
-        layers = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.ConvTranspose1d, torch.nn.Linear)
-        for root in self._autocast_modules():
-            for layer in root.modules():
-                if isinstance(layer, layers):
-                    for param in layer.parameters(recurse=False):
-                        if param.dtype == torch.float32:
-                            self._fp32_weights.append((param, param.data))
-                            param.data = param.data.to(dtype)
-
     def autocast(self) -> Any:
-        if self.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return self._weights.autocast(self.device.type)
 
     # --------------------------------------------------------------------- geometry
     @property
@@ -175,6 +158,10 @@ class AudioLDM:
     @property
     def vae_factor(self) -> int:
         return 2 ** (len(self.vae.config.ch_mult) - 1)
+
+    @property
+    def seconds_per_latent_frame(self) -> float:
+        return self.mel_config.hop_length * self.vae_factor / self.sample_rate
 
     def latent_frames(self, num_samples: int) -> int:
         """Latent time length for `num_samples`, padded to what the UNet needs."""
@@ -207,6 +194,29 @@ class AudioLDM:
 
     def has_audio_tower(self) -> bool:
         return bool(getattr(self.clap, "has_audio_tower", True))
+
+    def condition(self, request: SamplingRequest, audio_prompt: InputClip | None) -> torch.Tensor:
+        """(B, D) conditioning of the request's prompts; with an audio prompt, its CLAP
+        audio embedding (alone for an empty prompt, else mixed with the text's by
+        `request.audio_prompt_weight` and re-normalised)."""
+        text = self.embed_text(request.prompts)
+        if audio_prompt is None:
+            return text
+        weight = request.audio_prompt_weight
+        if weight is None:
+            raise InvalidInputError("an audio prompt was given to a request without one")
+        embedded = self.embed_audio(torch.from_numpy(audio_prompt.wave)[None], self.sample_rate)
+        mixed = []
+        for i, prompt in enumerate(request.prompts):
+            if not prompt.strip():
+                mixed.append(embedded[0])
+            else:
+                mixed.append(
+                    torch.nn.functional.normalize(
+                        weight * embedded[0] + (1 - weight) * text[i], dim=-1
+                    )
+                )
+        return torch.stack(mixed)
 
     # ------------------------------------------------------------------------ latents
     def timesteps(self, sampler: str, steps: int) -> list[int]:
@@ -301,7 +311,209 @@ class AudioLDM:
         peak = (wave - wave.mean(dim=-1, keepdim=True)).abs().amax(dim=-1, keepdim=True)
         return normalised, (peak + 1e-8) / 0.5
 
+    def encode_clip(self, wave: np.ndarray) -> tuple[torch.Tensor, float]:
+        """(samples,) at the model rate -> scaled latent (1, C, T', F') and the gain that
+        brings decoded audio back to the clip's level."""
+        normalised, gain = self.prepare_wave(torch.from_numpy(wave)[None].to(self.device))
+        return self.encode_audio(normalised), float(gain[0, 0])
+
+    # ------------------------------------------------------------------- the sampler
+    def request_defaults(self) -> RequestDefaults:
+        """What this model fills into a request and accepts."""
+        return RequestDefaults(
+            sample_rate=self.sample_rate,
+            max_duration=self.config.max_duration,
+            sampler=self.config.default_sampler,
+            steps=self.config.default_steps,
+            guidance_scale=self.config.default_guidance_scale,
+            max_steps=self.scheduler_config.num_train_timesteps,
+            has_audio_tower=self.has_audio_tower(),
+        )
+
+    def request(self, **params: Any) -> SamplingRequest:
+        """`SamplingRequest.create` with this model's defaults."""
+        return SamplingRequest.create(self.request_defaults(), **params)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        request: SamplingRequest,
+        cond: torch.Tensor,
+        *,
+        init_latent: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        paste: PasteBack | None = None,
+        latents: torch.Tensor | None = None,
+        progress: Progress | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> GenerationOutput:
+        """Sample `request.candidates` clips per prompt, decode, keep the best by CLAP.
+
+        `cond` (len(request.prompts), D) conditions prompt i. What is known of the output,
+        and where: `init_latent` (1, C, T', F') is the start point, noised to the level
+        `request.strength` selects (None: pure noise, the whole grid); `mask`
+        (broadcastable to it; 1 keep, 0 generate) keeps it throughout, re-imposed at each
+        step's noise level and, with `request.paste_back`, after the last step; `paste`
+        puts input samples back into the decoded audio. `latents` (len(prompts), C, T',
+        F') replace the start noise (then candidates must be 1). `settings` are added to
+        the recipe. Prompt i's generator draws the start noise of its candidates in turn,
+        so candidates=1 equals the first of candidates=n.
+        """
+        per_prompt = request.candidates
+        index = [i for i in range(len(request.prompts)) for _ in range(per_prompt)]
+        num_samples = round(request.duration * self.sample_rate)
+        with self._weights.scoped(request.precision, self._autocast_modules()):
+            generators = [torch.Generator("cpu").manual_seed(s) for s in request.seeds]
+            item_generators = [generators[i] for i in index]
+            noise = self._start_noise(generators, per_prompt, num_samples, latents)
+            x, timesteps = self._start_point(request, noise, init_latent)
+            known = None
+            if init_latent is not None and mask is not None:
+                known = (init_latent.expand_as(x), mask.expand(x.shape).to(self.device))
+            uncond = self.embed_text(request.negative_prompts)[index]
+            if timesteps:
+                x = self.denoise(
+                    x,
+                    cond[index],
+                    uncond,
+                    timesteps=timesteps,
+                    sampler=request.sampler,
+                    guidance_scale=request.guidance_scale,
+                    eta=request.eta,
+                    generators=item_generators,
+                    before_model=self._keep_known(known, item_generators),
+                    progress=progress,
+                )
+            if known is not None and request.paste_back:
+                x = known[1] * known[0] + (1 - known[1]) * x
+            audio = self.decode_latents(x, num_samples)
+        if paste is not None:
+            audio = paste.apply(audio, request.paste_back)
+        return self._best(request, audio, cond[index], settings or {})
+
+    def _start_noise(
+        self,
+        generators: list[torch.Generator],
+        per_prompt: int,
+        num_samples: int,
+        latents: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """(len(generators) * per_prompt, C, T', F'): candidate k of prompt i is the
+        (k+1)-th draw of generator i. Given `latents` replace them (after the draws, so the
+        generators' later noise is the same either way)."""
+        shape = self.latent_shape(num_samples)
+        drawn = [torch.randn(shape, generator=g) for g in generators for _ in range(per_prompt)]
+        noise = torch.stack(drawn).to(self.device)
+        if latents is None:
+            return noise
+        if per_prompt != 1:
+            raise InvalidInputError("latents cannot be combined with candidates > 1")
+        expected = (len(generators), *shape)
+        if tuple(latents.shape) != expected:
+            raise InvalidInputError(
+                f"latents must have shape {expected}, got {tuple(latents.shape)}"
+            )
+        return latents.to(self.device, torch.float32)
+
+    def _start_point(
+        self, request: SamplingRequest, noise: torch.Tensor, init_latent: torch.Tensor | None
+    ) -> tuple[torch.Tensor, list[int]]:
+        """The first latent and the timesteps to run from it."""
+        grid = self.timesteps(request.sampler, request.steps)
+        if init_latent is None or request.strength is None:
+            return noise, grid
+        run = strength_timesteps(grid, request.strength, request.steps)
+        if int(request.strength * request.steps) == len(grid):
+            return noise, run
+        if not run:
+            return init_latent.expand_as(noise).clone(), []
+        start = schedule.q_sample(init_latent.expand_as(noise), noise, run[0], self.alphas_cumprod)
+        return start, run
+
+    def _keep_known(
+        self,
+        known: tuple[torch.Tensor, torch.Tensor] | None,
+        generators: list[torch.Generator],
+    ) -> Hook | None:
+        """Before each model call, the kept region := the known latent noised to level t."""
+        if known is None:
+            return None
+        x0, mask = known
+        shape = tuple(x0.shape[1:])
+
+        def before_model(x: torch.Tensor, t: int) -> torch.Tensor:
+            noised = schedule.q_sample(
+                x0, self.noise_like(shape, generators), t, self.alphas_cumprod
+            )
+            return mask * noised + (1 - mask) * x
+
+        return before_model
+
+    def _best(
+        self,
+        request: SamplingRequest,
+        audio: np.ndarray,
+        cond: torch.Tensor,
+        settings: Mapping[str, Any],
+    ) -> GenerationOutput:
+        """Keep each prompt's candidate that CLAP ranks best; attach the recipe."""
+        per_prompt = request.candidates
+        scores = self._scores(audio, cond)
+        keep = [
+            i * per_prompt
+            + int(np.argmax(np.nan_to_num(scores[i * per_prompt : (i + 1) * per_prompt], nan=-2.0)))
+            for i in range(len(request.prompts))
+        ]
+        return GenerationOutput(
+            audio=np.ascontiguousarray(audio[keep], dtype=np.float32),
+            sample_rate=self.sample_rate,
+            scores=scores[keep],
+            seeds=list(request.seeds),
+            prompts=list(request.prompts),
+            settings={
+                "mode": request.mode,
+                "model": self.name,
+                **request.settings(),
+                "clapldm_version": __version__,
+                **settings,
+            },
+        )
+
+    def _scores(self, audio: np.ndarray, cond: torch.Tensor) -> np.ndarray:
+        if not self.has_audio_tower():
+            return np.full(audio.shape[0], np.nan, dtype=np.float32)
+        embedded = self.embed_audio(torch.from_numpy(audio), self.sample_rate)
+        return (embedded * cond).sum(-1).float().cpu().numpy()
+
     # ------------------------------------------------------------------ public modes
+    def run(
+        self,
+        request: SamplingRequest,
+        clip: InputClip | None = None,
+        *,
+        latents: torch.Tensor | None = None,
+        progress: Progress | None = None,
+    ) -> GenerationOutput:
+        """Run a checked request: `clip` is the input of an edit mode, or the audio prompt
+        of a generate request made with `audio_prompt_weight`. (The CLI and the server
+        build the request, then call this.)"""
+        if request.mode == "generate":
+            if (clip is None) != (request.audio_prompt_weight is None):
+                raise InvalidInputError("audio_prompt_weight goes with an audio prompt")
+            cond = self.condition(request, clip)
+            return self.sample(request, cond, latents=latents, progress=progress)
+        if clip is None:
+            raise InvalidInputError(f"{request.mode} needs an input clip")
+        if latents is not None:
+            raise InvalidInputError("latents apply to generate only")
+        runners = {
+            "transfer": self._run_transfer,
+            "inpaint": self._run_inpaint,
+            "superres": self._run_superres,
+            "extend": self._run_extend,
+        }
+        return runners[request.mode](request, clip, progress)
+
     def generate(
         self,
         prompt: str | Sequence[str] | None = None,
@@ -327,208 +539,218 @@ class AudioLDM:
         replaces the start noise (then candidates must be 1). `audio_prompt` conditions on
         a clip's CLAP audio embedding, mixed with the text one by `audio_prompt_weight`.
         """
-        from clapldm.editing import audio_condition
-
-        request = self._common(duration, steps, guidance_scale, sampler, eta, candidates)
         if prompt is None and audio_prompt is None:
             raise InvalidInputError("give a prompt or an audio prompt")
-        prompts = check_prompts(
-            prompt if prompt is not None else "", allow_empty=audio_prompt is not None
+        request = self.request(
+            prompt="" if prompt is None else prompt,
+            duration=duration,
+            steps=steps,
+            guidance_scale=guidance_scale,
+            sampler=sampler,
+            eta=eta,
+            seed=seed,
+            negative_prompt=negative_prompt,
+            candidates=candidates,
+            audio_prompt_weight=None if audio_prompt is None else audio_prompt_weight,
         )
-        num_samples = round(request["duration"] * self.sample_rate)
-        cond = self.embed_text(prompts)
+        clip = None
         if audio_prompt is not None:
-            cond = audio_condition(
-                self, cond, prompts, audio_prompt, audio_prompt_sample_rate, audio_prompt_weight
-            )
-        return self.run(
-            prompts,
-            cond,
-            negative_prompt,
-            seed,
-            num_samples,
-            request,
-            start=None,
-            latents=latents,
-            mode="generate",
-            progress=progress,
+            clip = load_input(audio_prompt, audio_prompt_sample_rate, self.sample_rate)
+        return self.run(request, clip, latents=latents, progress=progress)
+
+    def transfer(
+        self,
+        audio: Any,
+        prompt: str | Sequence[str],
+        *,
+        strength: float = 0.5,
+        duration: float | None = None,
+        sample_rate: int | None = None,
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> GenerationOutput:
+        """Text-guided style transfer of `audio` (a path, or an array with `sample_rate`).
+
+        `strength` in (0, 1]: the reverse process runs the last int(strength * steps)
+        timesteps of the sampler's grid (the reference's t_enc) from the input latent
+        noised to the first of them; strength 1 starts from pure noise (= generate).
+        `duration` crops or pads the input; `params` are `SamplingRequest.create`'s."""
+        clip = load_input(audio, sample_rate, self.sample_rate)
+        request = self._edit_request(
+            "transfer", clip, prompt=prompt, strength=strength, duration=duration, **params
         )
+        return self.run(request, clip, progress=progress)
 
-    def transfer(self, audio: Any, prompt: str | Sequence[str], **kwargs: Any) -> GenerationOutput:
-        from clapldm.editing import transfer
-
-        return transfer(self, audio, prompt, **kwargs)
-
-    def inpaint(self, audio: Any, prompt: str | Sequence[str], **kwargs: Any) -> GenerationOutput:
-        from clapldm.editing import inpaint
-
-        return inpaint(self, audio, prompt, **kwargs)
+    def inpaint(
+        self,
+        audio: Any,
+        prompt: str | Sequence[str],
+        *,
+        regions: Sequence[Sequence[float]],
+        duration: float | None = None,
+        sample_rate: int | None = None,
+        paste_back: bool = True,
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> GenerationOutput:
+        """Fill `regions` [(start_s, end_s), ...] of the clip guided by `prompt`, keeping the
+        rest (pasted back sample for sample unless `paste_back=False`)."""
+        clip = load_input(audio, sample_rate, self.sample_rate)
+        request = self._edit_request(
+            "inpaint",
+            clip,
+            prompt=prompt,
+            regions=regions,
+            duration=duration,
+            paste_back=paste_back,
+            **params,
+        )
+        return self.run(request, clip, progress=progress)
 
     def super_resolve(
-        self, audio: Any, prompt: str | Sequence[str] = "", **kwargs: Any
-    ) -> GenerationOutput:
-        from clapldm.editing import super_resolve
-
-        return super_resolve(self, audio, prompt, **kwargs)
-
-    def extend(self, audio: Any, prompt: str | Sequence[str], **kwargs: Any) -> GenerationOutput:
-        from clapldm.editing import extend
-
-        return extend(self, audio, prompt, **kwargs)
-
-    # ------------------------------------------------------------------ shared core
-    def _common(
         self,
-        duration: float,
-        steps: int | None,
-        guidance_scale: float | None,
-        sampler: str | None,
-        eta: float,
-        candidates: int,
-    ) -> dict[str, Any]:
-        """Validate the parameters every mode shares; fill model defaults."""
-        sampler = check_sampler(sampler or self.config.default_sampler)
-        steps = self.config.default_steps if steps is None else steps
-        schedule.check_steps(steps, self.scheduler_config.num_train_timesteps)
-        guidance = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
-        return {
-            "duration": check_duration(duration, self.config.max_duration),
-            "steps": steps,
-            "guidance_scale": check_number("guidance_scale", guidance, 0.0, 100.0),
-            "sampler": sampler,
-            "eta": check_number("eta", eta, 0.0, 10.0),
-            "candidates": check_int("candidates", candidates, 1, MAX_CANDIDATES),
-        }
-
-    def run(
-        self,
-        prompts: list[str],
-        cond: torch.Tensor,
-        negative_prompt: str | Sequence[str] | None,
-        seed: int | Sequence[int] | None,
-        num_samples: int,
-        request: dict[str, Any],
+        audio: Any,
+        prompt: str | Sequence[str] = "",
         *,
-        start: Callable[[torch.Tensor, list[torch.Generator]], tuple[torch.Tensor, list[int]]]
-        | None,
-        latents: torch.Tensor | None,
-        mode: str,
-        before_model: Callable[[torch.Tensor, int], torch.Tensor] | None = None,
-        finish: Callable[[torch.Tensor], torch.Tensor] | None = None,
-        postprocess: Callable[[np.ndarray, list[int]], np.ndarray] | None = None,
+        cutoff_hz: float = 4000.0,
+        sample_rate: int | None = None,
+        paste_back: bool = True,
         progress: Progress | None = None,
-        extra_settings: dict[str, Any] | None = None,
+        **params: Any,
     ) -> GenerationOutput:
-        """Sample `candidates` clips per prompt, decode, re-rank by CLAP, keep the best.
-
-        `start(noise, generators)` turns start noise into the first latent and returns the
-        timesteps to run (editing modes); `before_model` / `finish` re-impose known latents;
-        `postprocess(audio, item_index)` edits decoded waveforms (paste-back of kept audio).
-        """
-        count = len(prompts)
-        n = request["candidates"]
-        negatives = check_prompts(
-            negative_prompt if negative_prompt is not None else [""] * count, allow_empty=True
+        """Regenerate the band above `cutoff_hz` (clamped to the input's own Nyquist), keep
+        the band below: the output is low-pass(input) + high-pass(generated)."""
+        clip = load_input(audio, sample_rate, self.sample_rate)
+        request = self._edit_request(
+            "superres", clip, prompt=prompt, cutoff_hz=cutoff_hz, paste_back=paste_back, **params
         )
-        if len(negatives) == 1 and count > 1:
-            negatives = negatives * count
-        if len(negatives) != count:
-            raise InvalidInputError(f"got {len(negatives)} negative prompts for {count} prompts")
-        if n > 1 and not self.has_audio_tower():
-            raise InvalidInputError(
-                "candidates > 1 needs a CLAP with an audio tower; this model has none"
+        return self.run(request, clip, progress=progress)
+
+    def extend(
+        self,
+        audio: Any,
+        prompt: str | Sequence[str],
+        *,
+        total_duration: float,
+        window: float | None = None,
+        overlap: float | None = None,
+        sample_rate: int | None = None,
+        progress: Progress | None = None,
+        **params: Any,
+    ) -> GenerationOutput:
+        """Grow a clip to `total_duration` seconds by windowed outpainting: each window keeps
+        its first `overlap` seconds (the end of what exists) and generates the rest."""
+        clip = load_input(audio, sample_rate, self.sample_rate)
+        request = self._edit_request(
+            "extend",
+            clip,
+            prompt=prompt,
+            total_duration=total_duration,
+            window=window,
+            overlap=overlap,
+            **params,
+        )
+        return self.run(request, clip, progress=progress)
+
+    def _edit_request(self, mode: str, clip: InputClip, **params: Any) -> SamplingRequest:
+        return self.request(
+            mode=mode, input_samples=len(clip.wave), input_rate=clip.native_rate, **params
+        )
+
+    # ------------------------------------------------------------------ editing modes
+    def _edit_input(self, request: SamplingRequest, clip: InputClip) -> np.ndarray:
+        """The input cropped or padded to the request's duration."""
+        return fit_input(clip.wave, round(request.duration * self.sample_rate))
+
+    def _run_transfer(
+        self, request: SamplingRequest, clip: InputClip, progress: Progress | None
+    ) -> GenerationOutput:
+        x0, _ = self.encode_clip(self._edit_input(request, clip))
+        grid = self.timesteps(request.sampler, request.steps)
+        run = strength_timesteps(grid, float(request.strength or 1.0), request.steps)
+        settings = {"strength": request.strength, "start_timestep": run[0] if run else None}
+        cond = self.embed_text(request.prompts)
+        return self.sample(request, cond, init_latent=x0, progress=progress, settings=settings)
+
+    def _run_inpaint(
+        self, request: SamplingRequest, clip: InputClip, progress: Progress | None
+    ) -> GenerationOutput:
+        regions = list(request.regions or ())
+        wave = self._edit_input(request, clip)
+        x0, gain = self.encode_clip(wave)
+        mask = time_mask(self.seconds_per_latent_frame, regions, x0.shape)
+        weights = sample_weights(len(wave), self.sample_rate, regions)
+        paste = PasteBack(wave, self.sample_rate, gain, weights=weights)
+        return self.sample(
+            request,
+            self.embed_text(request.prompts),
+            init_latent=x0,
+            mask=mask,
+            paste=paste,
+            progress=progress,
+            settings={"regions": [list(region) for region in regions]},
+        )
+
+    def _run_superres(
+        self, request: SamplingRequest, clip: InputClip, progress: Progress | None
+    ) -> GenerationOutput:
+        cutoff = float(request.cutoff_hz or self.sample_rate / 2)
+        low = lowpass(self._edit_input(request, clip), self.sample_rate, cutoff)
+        x0, gain = self.encode_clip(low)
+        kept_bins = mel_bins_below(self.mel_config, cutoff) // self.vae_factor
+        paste = PasteBack(low, self.sample_rate, gain, keep_below_hz=cutoff)
+        return self.sample(
+            request,
+            self.embed_text(request.prompts),
+            init_latent=x0,
+            mask=band_mask(x0.shape, kept_bins),
+            paste=paste,
+            progress=progress,
+            settings={"cutoff_hz": cutoff, "kept_latent_bins": kept_bins},
+        )
+
+    def _run_extend(
+        self, request: SamplingRequest, clip: InputClip, progress: Progress | None
+    ) -> GenerationOutput:
+        """Window after window, each an inpaint of its new part with its seed base+i."""
+        rate = self.sample_rate
+        total = round(request.duration * rate)
+        window, overlap = float(request.window or 0.0), float(request.overlap or 0.0)
+        result = clip.wave.astype(np.float32)
+        last: GenerationOutput | None = None
+        windows = 0
+        while len(result) < total:
+            segment, kept = extend_segment(result, total, window, overlap, rate)
+            window_request = replace(
+                request,
+                mode="inpaint",
+                duration=len(segment) / rate,
+                regions=((kept / rate, len(segment) / rate),),
+                seeds=(request.seeds[0] + windows,),
+                window=None,
+                overlap=None,
             )
-        seeds = resolve_seeds(seed, count)
-        generators = [torch.Generator("cpu").manual_seed(s) for s in seeds]
-        item_generators = [generators[i] for i in range(count) for _ in range(n)]
-        shape = self.latent_shape(num_samples)
-        # Candidate k of prompt i is the (k+1)-th draw of generator i.
-        drawn = [
-            [torch.randn(shape, generator=generators[i]) for _ in range(n)] for i in range(count)
-        ]
-        noise = torch.stack([x for per in drawn for x in per]).to(self.device)
-        timesteps = self.timesteps(request["sampler"], request["steps"])
-        if latents is not None:
-            if n != 1:
-                raise InvalidInputError("latents cannot be combined with candidates > 1")
-            expected = (count, *shape)
-            if tuple(latents.shape) != expected:
-                raise InvalidInputError(
-                    f"latents must have shape {expected}, got {tuple(latents.shape)}"
-                )
-            noise = latents.to(self.device, torch.float32)
-        x = noise
-        if start is not None:
-            x, timesteps = start(noise, item_generators)
-        index = [i for i in range(count) for _ in range(n)]
-        cond_items = cond[index]
-        uncond_items = self.embed_text(negatives)[index]
-        if timesteps:
-            x = self.denoise(
-                x,
-                cond_items,
-                uncond_items,
-                timesteps=timesteps,
-                sampler=request["sampler"],
-                guidance_scale=request["guidance_scale"],
-                eta=request["eta"],
-                generators=item_generators,
-                before_model=before_model,
-                progress=progress,
-            )
-        if finish is not None:
-            x = finish(x)
-        audio = self.decode_latents(x, num_samples)
-        if postprocess is not None:
-            audio = postprocess(audio, index)
-        scores = self._scores(audio, cond_items)
-        keep = [
-            i * n + int(np.argmax(np.nan_to_num(scores[i * n : (i + 1) * n], nan=-2.0)))
-            for i in range(count)
-        ]
+            last = self._run_inpaint(window_request, InputClip(segment, rate), progress)
+            result = np.concatenate([result, last.audio[0][kept:]])
+            windows += 1
+        assert last is not None, "an extension generates at least one window"
         settings = {
-            "mode": mode,
-            "model": self.name,
-            "sampler": request["sampler"],
-            "steps": request["steps"],
-            "guidance_scale": request["guidance_scale"],
-            "eta": request["eta"],
-            "duration": request["duration"],
-            "candidates": n,
-            "negative_prompt": negatives[0] if len(set(negatives)) == 1 else negatives,
-            "clapldm_version": __version__,
-            **(extra_settings or {}),
+            **last.settings,
+            "mode": "extend",
+            "total_duration": request.duration,
+            "window": window,
+            "overlap": overlap,
+            "windows": windows,
+            "regions": None,
         }
         return GenerationOutput(
-            audio=np.ascontiguousarray(audio[keep], dtype=np.float32),
-            sample_rate=self.sample_rate,
-            scores=scores[keep],
-            seeds=seeds,
-            prompts=prompts,
+            audio=result[None, :total].astype(np.float32),
+            sample_rate=rate,
+            scores=last.scores,
+            seeds=[request.seeds[0]],
+            prompts=list(request.prompts),
             settings=settings,
         )
-
-    def _scores(self, audio: np.ndarray, cond: torch.Tensor) -> np.ndarray:
-        if not self.has_audio_tower():
-            return np.full(audio.shape[0], np.nan, dtype=np.float32)
-        embedded = self.embed_audio(torch.from_numpy(audio), self.sample_rate)
-        return (embedded * cond).sum(-1).float().cpu().numpy()
-
-
-def check_device(device: str | torch.device) -> torch.device:
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise InvalidInputError(
-            f"unknown device {device!r}; use cpu, cuda, cuda:N or mps"
-        ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidInputError("device 'cuda' asked for, but no CUDA GPU is available")
-    if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise InvalidInputError("device 'mps' asked for, but MPS is not available")
-    if resolved.type not in ("cpu", "cuda", "mps"):
-        raise InvalidInputError(f"unsupported device {device!r}; use cpu, cuda or mps")
-    return resolved
 
 
 def check_components(pipe: AudioLDM) -> None:

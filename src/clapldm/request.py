@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import torch
 
 from clapldm.diffusion.samplers import check_sampler
 from clapldm.errors import InvalidInputError
@@ -202,6 +203,30 @@ def check_regions(regions: Sequence[Sequence[float]], duration: float) -> list[t
         if start_b < end_a:
             raise InvalidInputError(f"regions overlap at {start_b:g}:{min(end_a, end_b):g} s")
     return checked
+
+
+def check_precision(precision: str) -> str:
+    """ "fp32" (exact) or "bf16" (faster, approximate)."""
+    if precision not in PRECISIONS:
+        raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
+    return precision
+
+
+def check_device(device: str | torch.device) -> torch.device:
+    """cpu, cuda, cuda:N or mps, and available on this machine."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InvalidInputError(
+            f"unknown device {device!r}; use cpu, cuda, cuda:N or mps"
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidInputError("device 'cuda' asked for, but no CUDA GPU is available")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise InvalidInputError("device 'mps' asked for, but MPS is not available")
+    if resolved.type not in ("cpu", "cuda", "mps"):
+        raise InvalidInputError(f"unsupported device {device!r}; use cpu, cuda or mps")
+    return resolved
 
 
 def check_strength(strength: float) -> float:
@@ -412,8 +437,8 @@ def _check_sampling(
         raise InvalidInputError(
             "candidates > 1 needs a CLAP with an audio tower; this model has none"
         )
-    if precision is not None and precision not in PRECISIONS:
-        raise InvalidInputError(f"precision must be fp32 or bf16, got {precision!r}")
+    if precision is not None:
+        check_precision(precision)
     return checked
 
 

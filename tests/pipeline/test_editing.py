@@ -10,7 +10,7 @@ import torch
 from clapldm import AudioLDM
 from clapldm.diffusion import schedule
 from clapldm.diffusion.guidance import guided_eps_model
-from clapldm.editing import CROSSFADE_SECONDS, encode_input, time_mask
+from clapldm.editing import CROSSFADE_SECONDS, time_mask
 from clapldm.errors import InvalidInputError
 
 RATE = 16000
@@ -61,7 +61,7 @@ def test_transfer_strength_near_zero_returns_the_input_latent(
 ) -> None:  # type: ignore[no-untyped-def]
     spy = LatentSpy(tiny_pipe, monkeypatch)
     tiny_pipe.transfer(clip(), "a bell", strength=0.01, steps=10, seed=0, sample_rate=RATE)
-    x0, _ = encode_input(tiny_pipe, clip())
+    x0, _ = tiny_pipe.encode_clip(clip())
     assert torch.equal(spy.latents[0], x0)
 
 
@@ -85,8 +85,8 @@ def test_inpaint_keeps_latent_and_waveform(tiny_pipe: AudioLDM, monkeypatch) -> 
     out = tiny_pipe.inpaint(
         wave, "a dog barking", regions=[(0.4, 0.6)], sample_rate=RATE, steps=4, seed=1
     )
-    x0, _ = encode_input(tiny_pipe, wave)
-    mask = time_mask(tiny_pipe, [(0.4, 0.6)], x0.shape).expand_as(x0)
+    x0, _ = tiny_pipe.encode_clip(wave)
+    mask = time_mask(tiny_pipe.seconds_per_latent_frame, [(0.4, 0.6)], x0.shape).expand_as(x0)
     final = spy.latents[0]
     assert torch.equal(final[mask == 1], x0[mask == 1])
     assert not torch.equal(final[mask == 0], x0[mask == 0])
@@ -111,8 +111,8 @@ def test_masked_loop_equals_reference_algorithm(tiny_pipe: AudioLDM, monkeypatch
         paste_back=False,
         guidance_scale=2.5,
     )
-    x0, _ = encode_input(tiny_pipe, wave)
-    mask = time_mask(tiny_pipe, [(0.2, 0.5)], x0.shape)
+    x0, _ = tiny_pipe.encode_clip(wave)
+    mask = time_mask(tiny_pipe.seconds_per_latent_frame, [(0.2, 0.5)], x0.shape)
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(x0.shape[1:], generator=generator)[None]
     cond = tiny_pipe.embed_text(["rain"])

@@ -55,7 +55,7 @@ def test_bf16_without_fp32_copies_frees_them_and_says_so(tmp_path) -> None:  # t
     pipe = tiny_pipeline()
     kept = tiny_pipeline().set_precision("bf16")
     pipe.set_precision("bf16", keep_fp32=False)
-    assert pipe._fp32_weights == [] and kept._fp32_weights
+    assert pipe._weights.fp32_weights == [] and kept._weights.fp32_weights
     a = pipe.generate("rain", duration=0.3, steps=2, seed=0).audio
     b = kept.generate("rain", duration=0.3, steps=2, seed=0).audio
     assert np.array_equal(a, b)

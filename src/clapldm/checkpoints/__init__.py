@@ -18,7 +18,7 @@ def load_pipeline(
 
     With `model=None` the bundled clapldm-mini is loaded.
     """
-    from clapldm.pipeline import check_device
+    from clapldm.request import check_device
 
     check_device(device)
     pipe = _load(model, device, **kwargs)

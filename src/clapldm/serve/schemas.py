@@ -166,9 +166,9 @@ def validate(
 ) -> ValidRequest:
     """Range-check `params` for `mode`; raises InvalidInputError with a one-line message."""
     from clapldm.diffusion.samplers import check_sampler
-    from clapldm.editing import check_regions
-    from clapldm.pipeline import (
+    from clapldm.request import (
         check_duration,
+        check_regions,
         check_int,
         check_number,
         check_prompts,
@@ -268,7 +268,7 @@ def parse_regions(text: str) -> list[tuple[float, float]]:
     """Form field -> regions: "1.0:2.5, 4:5" (START:END seconds) or a JSON list of pairs."""
     import json
 
-    from clapldm.editing import parse_region
+    from clapldm.request import parse_region
 
     text = text.strip()
     if text.startswith("["):
