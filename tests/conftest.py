@@ -11,6 +11,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 
 import torch
+from require_all import pytest_make_collect_report, pytest_runtest_makereport  # noqa: F401
 
 # Tiny models run faster on one thread, and the suite shares 2 cores with itself.
 torch.set_num_threads(1)

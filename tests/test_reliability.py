@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -256,6 +257,54 @@ def test_read_only_output_folder(
         != 0
     )
     assert "does not exist" in capsys.readouterr().err
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A folder no file can be created in. chmod does not stop root (tests may run as
+    root), so as root creating a file there fails the way it would for a user: EACCES from
+    `os.open`, and `os.access(W_OK)` says no."""
+    import errno
+    import os
+
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.geteuid() == 0:
+        real_open, real_access = os.open, os.access
+
+        def inside(path: object) -> bool:
+            return Path(os.fsdecode(path)).resolve().parent == folder.resolve()  # type: ignore[arg-type]
+
+        def locked_open(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            if flags & os.O_CREAT and inside(path):
+                raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fsdecode(path))  # type: ignore[arg-type]
+            return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+        def locked_access(path: object, mode: int, *args: object, **kwargs: object) -> bool:
+            if mode & os.W_OK and Path(os.fsdecode(path)).resolve() == folder.resolve():  # type: ignore[arg-type]
+                return False
+            return real_access(path, mode, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "open", locked_open)
+        monkeypatch.setattr(os, "access", locked_access)
+    yield folder
+    folder.chmod(0o700)
+
+
+def test_unwritable_output_folder(
+    tiny_model_dir: Path, unwritable_folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from clapldm.audio.io import write_audio
+    from clapldm.errors import OutputError
+
+    with pytest.raises(OutputError, match="cannot write audio"):
+        write_audio(unwritable_folder / "x.wav", np.zeros(100, np.float32), RATE)
+    out = unwritable_folder / "x.wav"
+    code = main(["generate", "a", "--model", str(tiny_model_dir), "--steps", "1", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code != 0 and "not writable" in err and len(err.strip().splitlines()) == 1, err
+    assert list(unwritable_folder.iterdir()) == []  # no file, no temp file left behind
 
 
 def _copy_model(src: Path, dst: Path) -> Path:
