@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from clapldm.config import MelConfig
+from clapldm.fileio import atomic_path
 
 
 def save_spectrogram(path: Path, audio: np.ndarray, sample_rate: int, title: str = "") -> None:
@@ -43,13 +42,8 @@ def save_spectrogram(path: Path, audio: np.ndarray, sample_rate: int, title: str
     if title:
         ax.set_title(title[:80], fontsize=9)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
     try:
-        fig.savefig(tmp, format="png")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        with atomic_path(path) as temp:
+            fig.savefig(temp, format="png")
     finally:
         plt.close(fig)
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -17,7 +17,6 @@ import io
 import json
 import os
 import struct
-import tempfile
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,6 +26,7 @@ import soxr
 import torch
 
 from clapldm.errors import AudioReadError, OutputError
+from clapldm.fileio import atomic_path
 
 AudioSource = str | os.PathLike[str] | bytes | bytearray | BinaryIO
 
@@ -207,25 +207,17 @@ def write_audio(
         raise OutputError(f"{path}: output folder {folder} does not exist")
 
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write to {folder} ({exc.strerror or exc})") from None
-    os.close(fd)
-    try:
-        with sf.SoundFile(
-            tmp_name, "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
-        ) as sound:
+        with (
+            atomic_path(path) as temp,
+            sf.SoundFile(
+                temp, "w", samplerate=sample_rate, channels=1, format=file_format, subtype=subtype
+            ) as sound,
+        ):
             if tags:
                 _set_tags(sound, tags)
             sound.write(samples)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        if isinstance(exc, (OSError, sf.SoundFileError, RuntimeError, ValueError)):
-            raise OutputError(f"{path}: cannot write audio ({exc})") from None
-        raise
+    except (OSError, sf.SoundFileError, RuntimeError, ValueError) as exc:
+        raise OutputError(f"{path}: cannot write audio ({exc})") from None
     return path
 
 

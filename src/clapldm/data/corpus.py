@@ -23,10 +23,8 @@ import argparse
 import hashlib
 import io
 import json
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -39,6 +37,7 @@ import soundfile as sf
 import soxr
 
 from clapldm.errors import DataError
+from clapldm.fileio import atomic_path, write_text_atomic
 
 SPLITS = ("train", "valid", "test")
 MIN_SECONDS = 0.2
@@ -72,20 +71,11 @@ class CorpusSummary:
 
 
 # --------------------------------------------------------------------------- audio conditioning
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def write_wav(path: Path, y: np.ndarray, sr: int) -> None:
     """Mono PCM_16 WAV written atomically (temp file + rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    sf.write(tmp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
-    os.replace(tmp, path)
+    with atomic_path(path) as temp:
+        sf.write(temp, np.clip(y, -1.0, 1.0), sr, subtype="PCM_16", format="WAV")
 
 
 def decode(path: Path | None = None, data: bytes | None = None) -> tuple[np.ndarray, int]:
@@ -213,14 +203,14 @@ def write_manifests(out_dir: Path, seed: int, sample_rate: int, extra: dict | No
         line = json.dumps(r, ensure_ascii=False, sort_keys=False)
         lines.append(line)
         by_split[r["split"]].append(line)
-    _atomic_write_text(out_dir / "manifest.jsonl", "".join(x + "\n" for x in lines))
+    write_text_atomic(out_dir / "manifest.jsonl", "".join(x + "\n" for x in lines))
     for s in SPLITS:
-        _atomic_write_text(out_dir / f"manifest_{s}.jsonl", "".join(x + "\n" for x in by_split[s]))
+        write_text_atomic(out_dir / f"manifest_{s}.jsonl", "".join(x + "\n" for x in by_split[s]))
     summary = summarize(records, out_dir, sample_rate)
     if extra:
         summary.sources_done = extra.get("done", [])
         summary.sources_failed = extra.get("failed", {})
-    _atomic_write_text(out_dir / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
+    write_text_atomic(out_dir / "summary.json", json.dumps(summary.to_dict(), indent=2) + "\n")
     return summary
 
 
@@ -371,9 +361,9 @@ def build_corpus(out_dir: Path, *, sources: list[str] | None = None, sample_rate
                 if (i + 1) % 250 == 0:
                     log(f"[{name}] {i + 1} specs, {len(records)} clips so far")
             _prune(audio_dir, {out_dir / r["path"] for r in records})
-            _atomic_write_text(rec_dir / f"{name}.jsonl",
+            write_text_atomic(rec_dir / f"{name}.jsonl",
                                "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-            _atomic_write_text(done_file, json.dumps(cfg))
+            write_text_atomic(done_file, json.dumps(cfg))
             shutil.rmtree(tmp, ignore_errors=True)
             hours = sum(r["duration"] for r in records) / 3600
             log(f"[{name}] {len(records)} clips, {hours * 60:.1f} min in {time.time() - t0:.0f} s"

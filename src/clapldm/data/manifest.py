@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from clapldm.errors import DataError
+from clapldm.fileio import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +226,8 @@ def probe_entries(entries: list[ManifestEntry], on_error: OnError = "raise") -> 
 
 
 def write_manifest(path: str | os.PathLike[str], entries: list[ManifestEntry]) -> Path:
-    """Write entries as JSON lines (paths relative to the manifest folder when inside it)."""
+    """Write entries as JSON lines, atomically (paths relative to the manifest folder when
+    inside it)."""
     target = Path(path)
     base = target.resolve().parent
     lines = []
@@ -243,9 +245,7 @@ def write_manifest(path: str | os.PathLike[str], entries: list[ManifestEntry]) -
             record["captions"] = list(entry.captions)
         record.update(entry.extra)
         lines.append(json.dumps(record, ensure_ascii=False))
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, target)
+    write_text_atomic(target, "\n".join(lines) + "\n")
     return target
 
 

@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import tarfile
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from clapldm.audio.io import read_audio
 from clapldm.data.dataset import crop
 from clapldm.data.manifest import ManifestEntry
 from clapldm.errors import AudioReadError, DataError
+from clapldm.fileio import PendingFile
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class ShardWriter:
         self.prefix, self.max_count, self.max_bytes = prefix, max_count, max_bytes
         self.shards: list[Path] = []
         self._tar: tarfile.TarFile | None = None
-        self._tmp = ""
+        self._pending: PendingFile | None = None
         self._count = self._bytes = 0
         self.total = 0
 
@@ -151,11 +151,8 @@ class ShardWriter:
             or self._bytes + size > self.max_bytes
         ):
             self._close_shard()
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{self.prefix}.", suffix=".tmp", dir=self.folder
-            )
-            os.close(fd)
-            self._tar = tarfile.open(self._tmp, mode="w", format=tarfile.USTAR_FORMAT)
+            self._pending = PendingFile(self.folder / f"{self.prefix}-{len(self.shards):06d}.tar")
+            self._tar = tarfile.open(self._pending.temp, mode="w", format=tarfile.USTAR_FORMAT)
         for ext, data in sample.items():
             info = tarfile.TarInfo(f"{key}.{ext}")
             info.size, info.mode, info.mtime = len(data), 0o644, 0
@@ -165,24 +162,31 @@ class ShardWriter:
         self.total += 1
 
     def _close_shard(self) -> None:
-        if self._tar is None:
+        tar, pending = self._tar, self._pending
+        self._tar, self._pending, self._count, self._bytes = None, None, 0, 0
+        if tar is None or pending is None:
             return
-        self._tar.close()
-        final = self.folder / f"{self.prefix}-{len(self.shards):06d}.tar"
-        os.replace(self._tmp, final)
-        os.chmod(final, 0o644)
-        self.shards.append(final)
-        self._tar, self._count, self._bytes = None, 0, 0
+        try:
+            tar.close()
+        except BaseException:
+            pending.discard()
+            raise
+        self.shards.append(pending.commit())
 
     def close(self) -> list[Path]:
         self._close_shard()
         return self.shards
 
     def abort(self) -> None:
-        if self._tar is not None:
-            self._tar.close()
-            os.unlink(self._tmp)
-            self._tar = None
+        """Drop the shard being written (shards already closed stay)."""
+        tar, pending = self._tar, self._pending
+        self._tar, self._pending = None, None
+        try:
+            if tar is not None:
+                tar.close()
+        finally:
+            if pending is not None:
+                pending.discard()
 
     def __enter__(self) -> ShardWriter:
         return self

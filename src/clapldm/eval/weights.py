@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 import torch
 
 from clapldm.errors import ModelLoadError
+from clapldm.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +73,14 @@ def download_file(url: str, destination: Path, *, timeout_s: float = 60.0) -> Pa
         return destination
     destination.parent.mkdir(parents=True, exist_ok=True)
     logger.info("downloading %s -> %s", url, destination)
-    handle, tmp_name = tempfile.mkstemp(dir=destination.parent, suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as r:
-            while chunk := r.read(1 << 20):
+        with (
+            atomic_write(destination) as out,
+            urllib.request.urlopen(url, timeout=timeout_s) as response,
+        ):
+            while chunk := response.read(1 << 20):
                 out.write(chunk)
-        os.replace(tmp_name, destination)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        Path(tmp_name).unlink(missing_ok=True)
         raise ModelLoadError(
             f"cannot download {url} ({exc}); download it by hand and pass the file path"
         ) from exc

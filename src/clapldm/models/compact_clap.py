@@ -21,7 +21,6 @@ import importlib.util
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -34,6 +33,7 @@ from transformers import AutoModel, AutoTokenizer, PreTrainedModel, PreTrainedTo
 from clapldm.audio.mel import MelFrontEnd
 from clapldm.config import ClapConfig, MelConfig
 from clapldm.errors import ConfigError, InvalidInputError, ModelLoadError
+from clapldm.fileio import atomic_path
 from clapldm.models.clap import (
     EmptyTextCache,
     as_wave_batch,
@@ -352,14 +352,8 @@ class CompactClap(nn.Module):
             self.text_encoder.save_pretrained(folder / TEXT_ENCODER_SUBFOLDER)
             self.tokenizer.save_pretrained(folder / TEXT_ENCODER_SUBFOLDER)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.trainable_state_dict().items()}
-        fd, tmp = tempfile.mkstemp(prefix=f".{WEIGHTS_NAME}.", suffix=".tmp", dir=folder)
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": "pt"})
-            os.replace(tmp, folder / WEIGHTS_NAME)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomic_path(folder / WEIGHTS_NAME) as temp:
+            save_file(tensors, temp, metadata={"format": "pt"})
         self.config.save(folder / "config.json")
 
     @classmethod

@@ -5,8 +5,8 @@ file moved into place) but does not fsync, and ``ModelCheckpoint(save_last="link
 removes ``last.ckpt`` before re-creating the link, so a kill in between leaves no
 "last". Here:
 
-- `AtomicCheckpointIO` writes ``.NAME.<pid>.tmp`` in the checkpoint folder, fsyncs it,
-  renames it over ``NAME`` and fsyncs the folder: a checkpoint file is complete or absent.
+- `AtomicCheckpointIO` writes through `clapldm.fileio.atomic_write` (``.NAME.<random>.tmp``
+  in the checkpoint folder, fsync, rename, folder fsync): a checkpoint is complete or absent.
 - `StepCheckpoint` (a ``ModelCheckpoint``) names files ``step=00001000.ckpt`` by training
   step (not Lightning's global step, which counts both optimisers of a GAN), keeps the
   newest ``keep`` of them, points ``last.ckpt`` at the newest with an atomic symlink
@@ -30,6 +30,8 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from clapldm.fileio import atomic_write, fsync_folder
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
@@ -37,39 +39,16 @@ LAST_NAME = "last.ckpt"
 _STEP_FILE = re.compile(r"^step=(\d+)\.ckpt$")
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """torch.save to a temp file in the same folder, fsync, rename: never a partial file."""
+    """torch.save through `atomic_write` (temp file, fsync, rename): never a partial file."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
     ) -> None:
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "wb") as fh:
-                self._write(checkpoint, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            if tmp.exists():
-                tmp.unlink()
-            raise
-        _fsync_dir(target.parent)
+        with atomic_write(target) as handle:
+            self._write(checkpoint, handle)
 
     def _write(self, checkpoint: dict[str, Any], fh: Any) -> None:
         """Serialise into the open temp file (a seam for the SIGKILL test)."""
@@ -115,7 +94,7 @@ class StepCheckpoint(ModelCheckpoint):
                 tmp.unlink()
             os.symlink(os.path.relpath(filepath, os.path.dirname(linkpath)), tmp)
             os.replace(tmp, link)  # atomic: "last" is always the old or the new target
-            _fsync_dir(link.parent)
+            fsync_folder(link.parent)
         trainer.strategy.barrier()
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

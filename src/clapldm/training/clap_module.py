@@ -21,6 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from clapldm.errors import DataError
+from clapldm.fileio import atomic_path
 from clapldm.models.compact_clap import CompactClap, load_text_tower
 from clapldm.training.common import StageModule, lr_lambda, make_adam
 from clapldm.training.config import ClapTrainConfig, TrainingRun
@@ -82,9 +83,8 @@ class ClapModule(StageModule):
             features = torch.cat(chunks) if chunks else torch.zeros(0, self.run.model.text_dim)
             if cache_file is not None:
                 cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_name(f".{cache_file.name}.tmp")
-                save_file({"features": features.contiguous()}, str(tmp))
-                tmp.replace(cache_file)
+                with atomic_path(cache_file) as temp:
+                    save_file({"features": features.contiguous()}, str(temp))
         self._text_index = {text: i for i, text in enumerate(unique)}
         self._text_features = features
 

