@@ -137,12 +137,15 @@ def _write(
     out: Any,
     paths: Sequence[Path],
     extra: dict[str, Any] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> None:
+    """Write clip `indices[k]` (default: k) of `out` to `paths[k]`, with its recipe."""
     from clapldm.audio.io import write_audio
-    from clapldm.recipe import recipe_tags
+    from clapldm.recipe import check_tags_fit, recipe_tags
 
-    for i, path in enumerate(paths):
+    for path, i in zip(paths, indices or range(len(paths)), strict=True):
         tags = recipe_tags(pipe, out, i, extra)
+        check_tags_fit(path, tags)
         write_audio(path, out.audio[i], out.sample_rate, tags=tags)
         if getattr(args, "plot", False):
             from clapldm.plot import save_spectrogram
@@ -157,17 +160,9 @@ def _write(
 
 # ---------------------------------------------------------------------------- commands
 def cmd_generate(args: argparse.Namespace) -> int:
-    from clapldm.recipe import read_recipe
-
     kwargs = _sampling_kwargs(args)
-    prompt = args.prompt
     if args.from_file:
-        recipe = read_recipe(args.from_file)
-        prompt = recipe.pop("prompt")
-        if args.model is None and recipe.get("model_path"):
-            args.model = recipe["model_path"]
-        recipe.pop("model_path", None)
-        kwargs = {**kwargs, **recipe}
+        return _generate_from(args)
     if args.prompts:
         try:
             lines = Path(args.prompts).read_text(encoding="utf-8").splitlines()
@@ -184,27 +179,59 @@ def cmd_generate(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
         paths = [out_dir / f"{i:03d}_{_slug(p)}.wav" for i, p in enumerate(prompts)]
     else:
-        if prompt is None:
-            raise InvalidInputError("give a prompt, --prompts FILE or --from FILE")
-        prompts = [prompt]
+        if args.prompt is None and args.audio_prompt is None:
+            raise InvalidInputError(
+                "give a prompt, an --audio-prompt CLIP, --prompts FILE or --from FILE"
+            )
+        prompts = [args.prompt]
         paths = [_check_output(args.output)]
     pipe = _load(args)
-    duration = kwargs.pop("duration", args.duration)
-    audio_prompt = args.audio_prompt
     out = pipe.generate(
         prompts if len(prompts) > 1 else prompts[0],
-        duration=duration,
-        audio_prompt=audio_prompt,
+        duration=args.duration,
+        audio_prompt=args.audio_prompt,
         progress=_progress(args, "generate"),
         **kwargs,
     )
-    _write(args, pipe, out, paths)
+    _write(args, pipe, out, paths, {"audio_prompt": args.audio_prompt})
     return 0
 
 
 def _slug(text: str) -> str:
     keep = "".join(c if c.isalnum() else "_" for c in text.lower())[:40]
     return "_".join(filter(None, keep.split("_"))) or "clip"
+
+
+def _generate_from(args: argparse.Namespace) -> int:
+    """`generate --from FILE`: rerun the call recorded in FILE's tags, write its clip."""
+    from clapldm.errors import ModelLoadError
+    from clapldm.recipe import check_model, read_recipe, reproduce
+
+    recipe = read_recipe(args.from_file)
+    paths = [_check_output(args.output)]
+    args.precision = recipe.precision
+    recorded_model = args.model is None and recipe.model_path is not None
+    if recorded_model:
+        args.model = recipe.model_path
+    try:
+        pipe = _load(args)
+    except ModelLoadError as exc:
+        if not recorded_model:
+            raise
+        raise ModelLoadError(
+            f"the model the clip was made with cannot be loaded ({exc}); "
+            "pass --model with the same model (its weights are checked)"
+        ) from None
+    check_model(pipe, recipe, allow_other_model=args.allow_other_model)
+    out = reproduce(
+        pipe, recipe, audio_prompt=args.audio_prompt, progress=_progress(args, recipe.mode)
+    )
+    extra = {
+        "input": recipe.input and recipe.input.path,
+        "audio_prompt": args.audio_prompt or (recipe.audio_prompt and recipe.audio_prompt.path),
+    }
+    _write(args, pipe, out, paths, extra, indices=[recipe.index])
+    return 0
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
@@ -218,7 +245,7 @@ def cmd_transfer(args: argparse.Namespace) -> int:
         progress=_progress(args, "transfer"),
         **_sampling_kwargs(args),
     )
-    _write(args, pipe, out, paths, {"input": Path(args.input).name})
+    _write(args, pipe, out, paths, {"input": args.input})
     return 0
 
 
@@ -237,7 +264,7 @@ def cmd_inpaint(args: argparse.Namespace) -> int:
         progress=_progress(args, "inpaint"),
         **_sampling_kwargs(args),
     )
-    _write(args, pipe, out, paths, {"input": Path(args.input).name})
+    _write(args, pipe, out, paths, {"input": args.input})
     return 0
 
 
@@ -251,7 +278,7 @@ def cmd_superres(args: argparse.Namespace) -> int:
         progress=_progress(args, "superres"),
         **_sampling_kwargs(args),
     )
-    _write(args, pipe, out, paths, {"input": Path(args.input).name})
+    _write(args, pipe, out, paths, {"input": args.input})
     return 0
 
 
@@ -268,7 +295,7 @@ def cmd_extend(args: argparse.Namespace) -> int:
         overlap=args.overlap,
         **kwargs,
     )
-    _write(args, pipe, out, paths, {"input": Path(args.input).name})
+    _write(args, pipe, out, paths, {"input": args.input})
     return 0
 
 
@@ -316,7 +343,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--audio-prompt", default=None, help="condition on this clip's CLAP audio embedding"
     )
     p.add_argument(
-        "--from", dest="from_file", default=None, help="reproduce the clip whose tags are in FILE"
+        "--from",
+        dest="from_file",
+        default=None,
+        help="reproduce the clip whose tags are in FILE (its recipe replaces the sampling "
+        "options; --model may name where the same model is now)",
+    )
+    p.add_argument(
+        "--allow-other-model",
+        action="store_true",
+        help="with --from: warn, not refuse, when the model's weights differ from the recipe's",
     )
     _add_model_args(p)
     _add_sampling_args(p)

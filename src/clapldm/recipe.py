@@ -1,22 +1,48 @@
 """Output files remember how they were made: the recipe in the file's own tags.
 
-Tags are stored by `audio.io.write_audio` (WAV INFO / FLAC and OGG comments) and read back
-by `read_recipe`, so `clapldm generate --from FILE` reproduces a clip bit for bit with the
-same model.
+`recipe_tags` builds the tags `audio.io.write_audio` stores (WAV INFO / FLAC and OGG
+comments); `read_recipe` reads them back into a checked `Recipe`, and `reproduce` runs it
+again (`clapldm generate --from FILE`).
+
+What a recipe records: the mode and its settings; every prompt, negative prompt and seed
+of the call the clip came from and the clip's index in it (a batch item is reproduced by
+rerunning its batch: batched convolutions round differently from single ones); sampler,
+steps, guidance, eta, candidates, duration; the precision; the audio files read (input
+clip, audio prompt) by resolved path and sha256; the model's name, resolved path and
+weight hash. What it guarantees: rerun with the same model (the hash is checked), clapldm
+and PyTorch versions, on the same kind of machine and thread count, the samples are the
+same bit for bit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from clapldm.audio.io import read_tags
 from clapldm.errors import InvalidInputError
 
-REPRODUCIBLE = ("duration", "steps", "guidance_scale", "sampler", "eta", "candidates")
+logger = logging.getLogger(__name__)
+
+TAG = "clapldm"
+BUNDLED_PREFIX = "bundled:"  # model_path of the bundled model: "bundled:<name>"
+# libsndfile keeps at most 2,045 characters of a WAV INFO comment and drops longer ones
+# silently (measured: `python -m pytest tests/test_recipe.py -k wav_limit`).
+WAV_COMMENT_LIMIT = 2045
+EDIT_MODES = ("transfer", "inpaint", "superres", "extend")
+MODE_SETTINGS = {
+    "generate": ("audio_prompt_weight",),
+    "transfer": ("strength",),
+    "inpaint": ("regions",),
+    "superres": ("cutoff_hz",),
+    "extend": ("total_duration", "window", "overlap"),
+}
 
 
 def model_hash(pipe: Any) -> str:
@@ -36,21 +62,101 @@ def model_hash(pipe: Any) -> str:
     return str(pipe._model_hash)
 
 
+def model_reference(pipe: Any) -> str:
+    """What `--model` must be to load `pipe` again, from any folder: the resolved path of
+    a local model, a hub id as given, or "bundled:<name>" for the bundled model."""
+    source = getattr(pipe, "source", "") or ""
+    if not source:
+        return f"{BUNDLED_PREFIX}{pipe.name}"
+    path = Path(source).expanduser()
+    return str(path.resolve()) if path.exists() else source
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """An audio file a clip was made from: resolved path and content hash."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | os.PathLike[str]) -> FileRef:
+        resolved = Path(path).expanduser().resolve()
+        return cls(str(resolved), file_sha256(resolved))
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "sha256": self.sha256}
+
+    def check(self, what: str, path: str | os.PathLike[str] | None = None) -> str:
+        """The file to read (`path` when given, else the recorded one) after checking it is
+        there and holds the same bytes; a one-line InvalidInputError otherwise."""
+        where = Path(path if path is not None else self.path).expanduser()
+        if not where.is_file():
+            raise InvalidInputError(
+                f"the {what} this clip was made from is missing: {where} (sha256 {self.sha256[:12]})"
+            )
+        if file_sha256(where) != self.sha256:
+            raise InvalidInputError(
+                f"the {what} {where} has changed since the clip was made (sha256 differs)"
+            )
+        return str(where)
+
+
+def _file_ref(value: Any) -> FileRef | str | None:
+    """An input named by the pipeline or a writer: a FileRef when it is a readable file,
+    else its name as given (in-memory audio, or a writer that only knows the name)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, FileRef):
+        return value
+    if isinstance(value, (str, os.PathLike)) and Path(value).expanduser().is_file():
+        return FileRef.of(value)
+    return str(value)
+
+
 def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Everything needed to regenerate clip `index` of a GenerationOutput."""
+    """Everything needed to regenerate clip `index` of a GenerationOutput.
+
+    `extra` adds entries; its "input" and "audio_prompt" (paths of the audio files read)
+    are stored as resolved path + sha256 when the file exists."""
     settings = dict(out.settings)
+    extra = dict(extra or {})
+    negative = settings.get("negative_prompt")
+    negatives = (
+        list(negative) if isinstance(negative, list) else [negative or ""] * len(out.prompts)
+    )
     data: dict[str, Any] = {
-        "prompt": out.prompts[index],
-        "seed": out.seeds[index],
         **settings,
+        "prompt": out.prompts[index],
+        "seed": out.seeds[index] if index < len(out.seeds) else out.seeds[0],
+        "negative_prompt": negatives[index] if index < len(negatives) else negatives[0],
+        "precision": getattr(pipe, "precision", "fp32"),
         "model_hash": model_hash(pipe),
-        "model_path": getattr(pipe, "source", None) or "",
+        "model_path": model_reference(pipe),
         "sample_rate": out.sample_rate,
     }
-    negative = settings.get("negative_prompt")
-    if isinstance(negative, list):
-        data["negative_prompt"] = negative[index]
-    data.update(extra or {})
+    if len(out.prompts) > 1:
+        data["batch"] = {
+            "prompts": list(out.prompts),
+            "negative_prompts": negatives,
+            "seeds": list(out.seeds),
+            "index": index,
+        }
+    for key in ("input", "audio_prompt"):
+        ref = _file_ref(extra.pop(key, None) or settings.get(key))
+        if isinstance(ref, FileRef):
+            data[key] = ref.to_dict()
+        elif ref is not None:
+            data[key] = ref
+    data.update(extra)
     return data
 
 
@@ -58,12 +164,24 @@ def recipe_tags(
     pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None
 ) -> dict[str, str]:
     """The recipe as string tags (JSON-encoded values)."""
-    return {"clapldm": json.dumps(recipe(pipe, out, index, extra), sort_keys=True)}
+    return {TAG: json.dumps(recipe(pipe, out, index, extra), sort_keys=True)}
+
+
+def check_tags_fit(path: str | os.PathLike[str], tags: Mapping[str, str]) -> None:
+    """Refuse to write a WAV whose recipe its INFO chunk would silently drop."""
+    if Path(path).suffix.lower() != ".wav":
+        return
+    size = len(json.dumps(dict(tags), ensure_ascii=True, sort_keys=True))
+    if size > WAV_COMMENT_LIMIT:
+        raise InvalidInputError(
+            f"{path}: the recipe ({size} characters) does not fit in a WAV file's tags "
+            f"(at most {WAV_COMMENT_LIMIT}); write .flac or .ogg, or use shorter prompts"
+        )
 
 
 def read_file_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     tags = read_tags(path)
-    text = tags.get("clapldm")
+    text = tags.get(TAG)
     if not text:
         raise InvalidInputError(
             f"{path}: holds no clapldm recipe (not made by clapldm, or tags stripped)"
@@ -77,20 +195,169 @@ def read_file_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def read_recipe(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Keyword arguments for `AudioLDM.generate` (plus "prompt" and "model_path")."""
+@dataclass(frozen=True)
+class Recipe:
+    """A clip's recipe, read back and checked (`read_recipe`): the call that made it and
+    which of its clips the file holds."""
+
+    mode: str
+    prompts: tuple[str, ...]  # every prompt of the call (one unless it was a batch)
+    negative_prompts: tuple[str, ...]
+    seeds: tuple[int, ...]
+    index: int  # the clip's place in the call
+    sampler: str
+    steps: int
+    guidance_scale: float
+    eta: float
+    candidates: int
+    duration: float  # seconds (edit modes: the edited clip's length; extend: the total)
+    precision: str
+    model_hash: str
+    model_path: str | None  # None: the bundled model
+    mode_settings: dict[str, Any] = field(default_factory=dict)
+    input: FileRef | None = None
+    audio_prompt: FileRef | None = None
+
+
+def read_recipe(path: str | os.PathLike[str]) -> Recipe:
+    """The checked recipe of an audio file made by clapldm; one-line InvalidInputError for
+    a file without one, a corrupt one, or one naming audio it cannot name exactly."""
     data = read_file_recipe(path)
-    if data.get("mode", "generate") != "generate":
+    try:
+        return _parse(data)
+    except (KeyError, TypeError, ValueError):
         raise InvalidInputError(
-            f"{path}: was made by '{data.get('mode')}'; --from reproduces generate only"
+            f"{path}: the clapldm recipe tag is incomplete or corrupt"
+        ) from None
+
+
+def _parse(data: dict[str, Any]) -> Recipe:
+    mode = str(data.get("mode", "generate"))
+    if mode not in MODE_SETTINGS:
+        raise ValueError(mode)
+    batch = data.get("batch")
+    if isinstance(batch, dict):
+        prompts = tuple(str(p) for p in batch["prompts"])
+        negatives = tuple(str(p) for p in batch["negative_prompts"])
+        seeds = tuple(int(s) for s in batch["seeds"])
+        index = int(batch["index"])
+        if not 0 <= index < len(prompts) or len(negatives) != len(prompts):
+            raise ValueError("batch")
+    else:
+        prompts = (str(data["prompt"]),)
+        negatives = (str(data.get("negative_prompt") or ""),)
+        seeds = (int(data["seed"]),)
+        index = 0
+    settings = {key: data[key] for key in MODE_SETTINGS[mode] if data.get(key) is not None}
+    if "regions" in settings:
+        settings["regions"] = [(float(a), float(b)) for a, b in settings["regions"]]
+    model_path = str(data.get("model_path") or "")
+    return Recipe(
+        mode=mode,
+        prompts=prompts,
+        negative_prompts=negatives,
+        seeds=seeds,
+        index=index,
+        sampler=str(data["sampler"]),
+        steps=int(data["steps"]),
+        guidance_scale=float(data["guidance_scale"]),
+        eta=float(data.get("eta", 0.0)),
+        candidates=int(data.get("candidates", 1)),
+        duration=float(data["duration"]),
+        precision=str(data.get("precision", "fp32")),  # recipes before 0.1.1: fp32 only
+        model_hash=str(data.get("model_hash", "")),
+        model_path=None if not model_path or model_path.startswith(BUNDLED_PREFIX) else model_path,
+        mode_settings=settings,
+        input=_stored_ref(data.get("input"), "input clip", mode in EDIT_MODES),
+        audio_prompt=_stored_ref(data.get("audio_prompt"), "audio prompt", False),
+    )
+
+
+def _stored_ref(value: Any, what: str, required: bool) -> FileRef | None:
+    if isinstance(value, dict):
+        return FileRef(str(value["path"]), str(value["sha256"]))
+    if value is None and not required:
+        return None
+    name = f" ({value})" if value else ""
+    raise InvalidInputError(
+        f"the recipe names its {what}{name} without path and hash, so it cannot be reproduced"
+    )
+
+
+def check_model(pipe: Any, recipe: Recipe, *, allow_other_model: bool = False) -> None:
+    """Refuse (or, allowed, warn about) a model whose weights differ from the recipe's."""
+    actual = model_hash(pipe)
+    if not recipe.model_hash or actual == recipe.model_hash:
+        return
+    message = (
+        f"the clip was made with model {recipe.model_hash}, this is {actual} "
+        f"({model_reference(pipe)})"
+    )
+    if not allow_other_model:
+        raise InvalidInputError(
+            f"{message}; pass --model with the same model, or --allow-other-model"
         )
-    kwargs = {key: data[key] for key in REPRODUCIBLE if key in data}
-    kwargs["seed"] = int(data["seed"])
-    kwargs["prompt"] = data["prompt"]
-    if data.get("negative_prompt"):
-        kwargs["negative_prompt"] = data["negative_prompt"]
-    kwargs["model_path"] = data.get("model_path") or None
-    return kwargs
+    logger.warning("%s: the output will differ", message)
+
+
+def reproduce(
+    pipe: Any,
+    recipe: Recipe,
+    *,
+    audio_prompt: str | os.PathLike[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Any:
+    """Run the call a recipe records (the whole batch when it was one) and return its
+    GenerationOutput; the clip is `out.audio[recipe.index]`. Checks the audio files first
+    (`audio_prompt` may name where the recorded audio prompt is now; its hash must match)."""
+    if pipe.precision != recipe.precision:
+        pipe.set_precision(recipe.precision)
+    common: dict[str, Any] = {
+        "steps": recipe.steps,
+        "guidance_scale": recipe.guidance_scale,
+        "sampler": recipe.sampler,
+        "eta": recipe.eta,
+        "negative_prompt": list(recipe.negative_prompts),
+    }
+    prompts: str | list[str] = list(recipe.prompts)
+    settings = recipe.mode_settings
+    if recipe.mode == "generate":
+        prompt_audio = None
+        if recipe.audio_prompt is not None:
+            prompt_audio = recipe.audio_prompt.check("audio prompt", audio_prompt)
+        weight = {k: v for k, v in settings.items() if k == "audio_prompt_weight" and prompt_audio}
+        return pipe.generate(
+            prompts,
+            duration=recipe.duration,
+            seed=list(recipe.seeds),
+            candidates=recipe.candidates,
+            audio_prompt=prompt_audio,
+            progress=progress,
+            **weight,
+            **common,
+        )
+    assert recipe.input is not None  # _parse requires it for edit modes
+    source = recipe.input.check("input clip")
+    if recipe.mode == "extend":
+        return pipe.extend(
+            source,
+            prompts[0],
+            total_duration=settings["total_duration"],
+            window=settings.get("window"),
+            overlap=settings.get("overlap"),
+            seed=recipe.seeds[0],
+            **{**common, "negative_prompt": recipe.negative_prompts[0]},
+        )
+    common.update(seed=list(recipe.seeds), candidates=recipe.candidates, progress=progress)
+    if recipe.mode == "transfer":
+        return pipe.transfer(
+            source, prompts, strength=settings["strength"], duration=recipe.duration, **common
+        )
+    if recipe.mode == "inpaint":
+        return pipe.inpaint(
+            source, prompts, regions=settings["regions"], duration=recipe.duration, **common
+        )
+    return pipe.super_resolve(source, prompts, cutoff_hz=settings["cutoff_hz"], **common)
 
 
 def describe_file(path: Path) -> str:
