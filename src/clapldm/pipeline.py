@@ -22,8 +22,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from clapldm import __version__
+from clapldm import checkpoints
 from clapldm.audio.mel import MelFrontEnd, normalize_waveform
+from clapldm.checkpoints.native import save_native
+from clapldm.components import Components, check_components
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.diffusion import schedule
 from clapldm.diffusion.guidance import guided_eps_model
@@ -41,8 +43,8 @@ from clapldm.editing import (
     strength_timesteps,
     time_mask,
 )
-from clapldm.errors import InvalidInputError, ModelLoadError
-from clapldm.models.clap import TextAudioEncoder
+from clapldm.errors import InvalidInputError
+from clapldm.models.clap_base import TextAudioEncoder
 from clapldm.models.hifigan import HifiGan
 from clapldm.models.unet import AudioLDMUNet
 from clapldm.models.vae import AutoencoderKL
@@ -53,6 +55,7 @@ from clapldm.request import (
     SamplingRequest,
     check_device,
 )
+from clapldm.version import __version__
 
 logger = logging.getLogger(__name__)
 
@@ -88,7 +91,7 @@ class AudioLDM:
         self._uncond_cache: dict[str, torch.Tensor] = {}
         self.source = ""  # what the user passed to from_pretrained ("" = bundled / in memory)
         self._weights = WeightPrecision()
-        check_components(self)
+        check_components(self.components())
         self.device = torch.device("cpu")
         self.to(device)
 
@@ -99,21 +102,47 @@ class AudioLDM:
     ) -> AudioLDM:
         """Load a native folder, a diffusers AudioLDM folder, an original `.ckpt`, or a hub id.
 
-        With no `model`, the bundled clapldm-mini is used.
-        """
-        from clapldm.checkpoints import load_pipeline
+        With no `model`, the bundled clapldm-mini is used. `kwargs` go to the loader
+        (`checkpoints.load_components`)."""
+        device_checked = check_device(device)  # before the (slow) load
+        pipe = cls.from_components(checkpoints.load_components(model, **kwargs), device_checked)
+        pipe.source = "" if model is None else os.fspath(model)
+        return pipe
 
-        return load_pipeline(model, device=device, **kwargs)
+    @classmethod
+    def from_components(cls, parts: Components, device: str | torch.device = "cpu") -> AudioLDM:
+        return cls(
+            parts.clap,
+            parts.vae,
+            parts.unet,
+            parts.vocoder,
+            parts.mel_config,
+            parts.scheduler_config,
+            parts.config,
+            device=device,
+            name=parts.name,
+        )
+
+    def components(self) -> Components:
+        """The parts of this pipeline (shared, not copied)."""
+        return Components(
+            self.clap,
+            self.vae,
+            self.unet,
+            self.vocoder,
+            self.mel_config,
+            self.scheduler_config,
+            self.config.replace(name=self.name),
+        )
 
     def save_pretrained(self, folder: str | os.PathLike[str]) -> None:
-        from clapldm.checkpoints.native import save_native
-
+        """Write a native folder (checkpoints/native.py) of the exact fp32 weights."""
         if self._weights.fp32_dropped:
             raise InvalidInputError(
                 "cannot save: this pipeline's fp32 weights were freed (bf16, keep_fp32=False)"
             )
         with self._weights.scoped("fp32", self._autocast_modules()):
-            save_native(self, Path(folder))  # always the exact fp32 weights
+            save_native(self.components(), Path(folder))
 
     def to(self, device: str | torch.device) -> AudioLDM:
         device = check_device(device)
@@ -751,28 +780,3 @@ class AudioLDM:
             prompts=list(request.prompts),
             settings=settings,
         )
-
-
-def check_components(pipe: AudioLDM) -> None:
-    """Refuse components that cannot work together (one-line ModelLoadError)."""
-    mel, vae, unet, voc = pipe.mel_config, pipe.vae.config, pipe.unet.config, pipe.vocoder.config
-    problems = []
-    if voc.num_mels != mel.n_mels:
-        problems.append(
-            f"vocoder expects {voc.num_mels} mel bins but the mel config has {mel.n_mels}"
-        )
-    if voc.hop_length != mel.hop_length:
-        problems.append(f"vocoder hop {voc.hop_length} != mel hop {mel.hop_length}")
-    if unet.in_channels != vae.z_channels or unet.out_channels != vae.z_channels:
-        problems.append(
-            f"UNet channels {unet.in_channels}/{unet.out_channels} != VAE latent channels {vae.z_channels}"
-        )
-    if unet.cond_dim != pipe.clap.embed_dim:
-        problems.append(
-            f"UNet condition size {unet.cond_dim} != CLAP embedding size {pipe.clap.embed_dim}"
-        )
-    factor = 2 ** (len(vae.ch_mult) - 1)
-    if mel.n_mels % factor:
-        problems.append(f"{mel.n_mels} mel bins are not divisible by the VAE factor {factor}")
-    if problems:
-        raise ModelLoadError("mismatched components: " + "; ".join(problems))

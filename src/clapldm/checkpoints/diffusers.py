@@ -1,5 +1,5 @@
 """Import a diffusers `AudioLDMPipeline` folder (unet/, vae/, text_encoder/, tokenizer/,
-vocoder/, scheduler/) into an AudioLDM pipeline, without importing diffusers."""
+vocoder/, scheduler/) as pipeline components, without importing diffusers."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from clapldm.checkpoints.keys_unet import unet_config_from_diffusers
 from clapldm.checkpoints.keys_vae import vae_from_diffusers
 from clapldm.checkpoints.keys_vocoder import vocoder_from_speecht5
 from clapldm.checkpoints.native import build_loaded, load_weights
+from clapldm.components import Components
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.errors import ModelLoadError
+from clapldm.models.clap import LaionClap
+from clapldm.models.hifigan import HifiGan
+from clapldm.models.unet import AudioLDMUNet
+from clapldm.models.vae import AutoencoderKL
 
 WEIGHT_FILES = (
     "diffusion_pytorch_model.safetensors",
@@ -80,19 +85,13 @@ def scheduler_from_diffusers(config: dict[str, Any]) -> SchedulerConfig:
     )
 
 
-def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
-    """Assemble an AudioLDM from a diffusers AudioLDMPipeline folder.
+def load_diffusers(folder: Path, **_: Any) -> Components:
+    """The components of a diffusers AudioLDMPipeline folder (on the CPU).
 
     The mel front end is AudioLDM's (n_fft 1024, Slaney mel 0-8000 Hz) at the vocoder's
     sampling rate, mel count and hop. diffusers' UNet config states `attention_head_dim`
     (which diffusers uses as the number of heads per level): imported as is.
     """
-    from clapldm.models.clap import LaionClap
-    from clapldm.models.hifigan import HifiGan
-    from clapldm.models.unet import AudioLDMUNet
-    from clapldm.models.vae import AutoencoderKL
-    from clapldm.pipeline import AudioLDM
-
     for part in ("unet", "vae", "text_encoder", "tokenizer", "vocoder"):
         if not (folder / part).is_dir():
             raise ModelLoadError(f"{folder}: diffusers component folder '{part}' is missing")
@@ -136,9 +135,7 @@ def load_diffusers(folder: Path, device: str = "cpu", **_: Any) -> Any:
         source="diffusers",
         extra={"attention_heads": heads, "head_split": "as stated by the diffusers config"},
     )
-    return AudioLDM(
-        clap, vae, unet, vocoder, mel, scheduler, pipeline_config, device=device, name=folder.name
-    )
+    return Components(clap, vae, unet, vocoder, mel, scheduler, pipeline_config)
 
 
 def diffusers_latent_frames(duration: float, vae_factor: int, sample_rate: int, hop: int) -> int:

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import logging
 import pickle
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import AutoTokenizer, ClapFeatureExtractor, ClapModel, PreTrainedTokenizerBase
+from transformers import ClapConfig as HFClapConfig
 
+from clapldm.checkpoints.hub import download
+from clapldm.checkpoints.keys_clap import clap_config_from_laion_state_dict, clap_from_laion
 from clapldm.checkpoints.keys_unet import unet_config_from_original, unet_from_original
 from clapldm.checkpoints.keys_vae import vae_config_from_original_shapes, vae_from_original
 from clapldm.checkpoints.keys_vocoder import hifigan_config_from_state_dict, vocoder_from_original
 from clapldm.checkpoints.native import build_loaded
+from clapldm.components import Components
 from clapldm.config import MelConfig, PipelineConfig, SchedulerConfig
 from clapldm.errors import ModelLoadError
+from clapldm.models.clap import LaionClap, laion_feature_extractor
+from clapldm.models.hifigan import HifiGan
+from clapldm.models.unet import AudioLDMUNet
+from clapldm.models.vae import AutoencoderKL
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +93,6 @@ def ema_unet(
 
 def load_original(
     path: Path,
-    device: str = "cpu",
     *,
     tokenizer: str | Path | None = None,
     clap_audio: str = "auto",
@@ -91,19 +100,14 @@ def load_original(
     use_ema: bool = True,
     norm_groups: tuple[int, int] = (32, 32),
     **_: Any,
-) -> Any:
-    """Assemble an AudioLDM from an original `.ckpt`.
+) -> Components:
+    """The components of an original `.ckpt` (on the CPU).
 
     `tokenizer`: a folder with a RoBERTa tokenizer (the checkpoint holds none); when
     omitted, `roberta-base` is fetched from the hub if online. `head_dim`: attention head
     size (32 for S/M, 64 for L; inferred from the width when omitted). `norm_groups`:
     GroupNorm groups of (UNet, VAE) — invisible in weights, 32 in every released model.
     """
-    from clapldm.models.hifigan import HifiGan
-    from clapldm.models.unet import AudioLDMUNet
-    from clapldm.models.vae import AutoencoderKL
-    from clapldm.pipeline import AudioLDM
-
     state = read_checkpoint(path)
     unet_state = strip(state, UNET)
     if not unet_state:
@@ -143,29 +147,21 @@ def load_original(
     config = PipelineConfig(
         name=path.stem, max_duration=30.0, source="original", extra={"head_split": split}
     )
-    return AudioLDM(
-        clap, vae, unet, vocoder, mel, SchedulerConfig(), config, device=device, name=path.stem
-    )
+    return Components(clap, vae, unet, vocoder, mel, SchedulerConfig(), config)
 
 
 def load_original_clap(
     state: dict[str, torch.Tensor], path: Path, *, tokenizer: str | Path | None, audio: str
-) -> Any:
+) -> LaionClap:
     """LAION-CLAP weights (prefix stripped) -> LaionClap over a transformers ClapModel.
 
     The checkpoint holds no tokenizer: `tokenizer` names a RoBERTa tokenizer folder, else
     `roberta-base` is fetched from the hub (online only).
     """
-    from transformers import AutoTokenizer
-
-    from clapldm.models.clap import LaionClap
-
     del audio  # the HTSAT size is inferred from the tensor shapes
     if not state:
         raise ModelLoadError(f"{path}: no 'cond_stage_model.model.*' (CLAP) weights")
     if tokenizer is None:
-        from clapldm.checkpoints.hub import download
-
         tokenizer = download("roberta-base")
     try:
         tokenizer_obj = AutoTokenizer.from_pretrained(str(tokenizer))
@@ -173,4 +169,28 @@ def load_original_clap(
         raise ModelLoadError(
             f"{tokenizer}: cannot load the RoBERTa tokenizer ({str(exc).splitlines()[0][:160]})"
         ) from None
-    return LaionClap.from_laion_state_dict(state, tokenizer_obj)
+    return laion_clap_from_state_dict(state, tokenizer_obj)
+
+
+def laion_clap_from_state_dict(
+    state_dict: Mapping[str, torch.Tensor],
+    tokenizer: PreTrainedTokenizerBase,
+    feature_extractor: ClapFeatureExtractor | None = None,
+    config: HFClapConfig | None = None,
+) -> LaionClap:
+    """An original LAION-CLAP state dict (``cond_stage_model.model.`` stripped) as a LaionClap.
+
+    ``config`` defaults to the one inferred from the tensor shapes; the feature
+    extractor defaults to `laion_feature_extractor`. Every ClapModel weight must be
+    present (strict load).
+    """
+    if config is None:
+        config = clap_config_from_laion_state_dict(state_dict)
+    converted = clap_from_laion(state_dict, config)
+    with torch.device("meta"):
+        model = ClapModel(config)
+    try:
+        model.load_state_dict(converted, strict=True, assign=True)
+    except RuntimeError as exc:
+        raise ModelLoadError(f"CLAP weights do not fit the CLAP config: {exc}") from None
+    return LaionClap(model.float(), tokenizer, feature_extractor or laion_feature_extractor())

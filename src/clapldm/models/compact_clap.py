@@ -34,7 +34,7 @@ from clapldm.audio.mel import MelFrontEnd
 from clapldm.config import ClapConfig, MelConfig
 from clapldm.errors import ConfigError, InvalidInputError, ModelLoadError
 from clapldm.fileio import atomic_path
-from clapldm.models.clap import (
+from clapldm.models.clap_base import (
     EmptyTextCache,
     as_wave_batch,
     check_texts,
