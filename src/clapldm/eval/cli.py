@@ -21,7 +21,7 @@ import torch
 from clapldm.errors import ClapLdmError, InvalidInputError, ModelLoadError, OutputError
 from clapldm.eval.cnn14 import download_cnn14_weights
 from clapldm.eval.evaluate import BACKBONES, METRICS, AudioTextEmbedder, evaluate
-from clapldm.eval.files import load_captions, manifest_files
+from clapldm.eval.files import load_captions
 from clapldm.eval.vggish import download_vggish_weights
 from clapldm.fileio import write_text_atomic
 
@@ -32,11 +32,7 @@ EncoderLoader = Callable[[str | None, str], AudioTextEmbedder]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``clapldm eval``'s arguments to ``parser``."""
-    parser.add_argument(
-        "generated_dir",
-        type=Path,
-        help="folder of generated audio, or the manifest.jsonl of `clapldm generate --prompts`",
-    )
+    parser.add_argument("generated_dir", type=Path, help="folder of generated audio")
     parser.add_argument("reference_dir", type=Path, help="folder of reference audio")
     parser.add_argument(
         "--captions", type=Path, metavar="CSV", help="CSV with columns file,caption (CLAP score)"
@@ -52,8 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         default="auto",
         help=(
-            f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14, "
-            "vggish and aisfx when their weights are given, plus the CLAP model"
+            f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14 "
+            "and vggish when their weights are given, plus the CLAP model"
         ),
     )
     parser.add_argument(
@@ -61,15 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vggish-weights", type=Path, metavar="FILE", help="torchvggish vggish-10086976.pth"
-    )
-    parser.add_argument(
-        "--aisfx-weights",
-        type=Path,
-        metavar="FILE",
-        help=(
-            "aiSFX checkpoint.pth (default with --backbone aisfx: the one in the installed "
-            "package: pip install --no-deps aisfx==0.1.2)"
-        ),
     )
     parser.add_argument(
         "--clap",
@@ -103,8 +90,8 @@ def build_parser(prog: str = "clapldm eval") -> argparse.ArgumentParser:
 
 _DESCRIPTION = (
     "Compare generated audio with reference audio: FD, FAD, KL, IS and CLAP score "
-    "(audioldm_eval's definitions; every file mono at 16 kHz; 44.1 kHz for aisfx). Each "
-    "number is labelled with the backbone it was computed on."
+    "(audioldm_eval's definitions; every file mono at 16 kHz). Each number is labelled "
+    "with the backbone it was computed on."
 )
 
 
@@ -164,11 +151,9 @@ def run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
     when no metric could be computed.
     """
     for folder in (args.generated_dir, args.reference_dir):
-        if not folder.is_dir() and not (folder is args.generated_dir and folder.is_file()):
+        if not folder.is_dir():
             raise InvalidInputError(f"not a folder: {folder}")
     captions = load_captions(args.captions) if args.captions else None
-    if captions is None and args.generated_dir.is_file():  # a manifest: its prompts
-        captions = manifest_files(args.generated_dir)[1] or None
     cnn14_weights, vggish_weights = args.cnn14_weights, args.vggish_weights
     auto = args.backbone.strip().lower() == "auto"
     chosen = set() if auto else {b.strip().lower() for b in args.backbone.split(",")}
@@ -198,7 +183,6 @@ def run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
         encoder=encoder,
         cnn14=cnn14_weights,
         vggish=vggish_weights,
-        aisfx=args.aisfx_weights,
         device=args.eval_device,
     )
     if clap_error and "clap" in report.skipped_metrics:
