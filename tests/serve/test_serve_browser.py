@@ -127,3 +127,52 @@ def test_page_generates_and_edits(
         page.wait_for_function(PLAYER_READY)
         assert page.text_content("#used-seed") == seed
         assert page.js_errors == []
+
+
+def test_page_extends_and_generates_from_an_audio_prompt(
+    live_server: Any, browser_page: Any
+) -> None:
+    page = browser_page
+    with live_server() as server:
+        page.goto(server.url + "/")
+        page.wait_for_function("document.getElementById('sampler').options.length > 0")
+        clip = [{"name": "clip.wav", "mimeType": "audio/wav", "buffer": wav_bytes(0.5)}]
+
+        page.click("button[data-mode=extend]")
+        assert page.text_content("#generate") == "Extend"
+        assert page.is_visible("#audio-file") and page.is_visible("#total-duration")
+        assert page.is_hidden("#duration") and page.is_hidden("#audio-weight")
+        page.set_input_files("#audio-file", files=clip)
+        page.fill("#prompt", "the tone goes on")
+        page.fill("#steps", "2")
+        page.fill("#total-duration", "0.3")  # shorter than the input: explained
+        page.click("#generate")
+        page.wait_for_selector("#error", state="visible")
+        assert "must exceed" in page.text_content("#error")
+        page.fill("#total-duration", "1.2")
+        page.fill("#overlap", "0.25")
+        page.click("#generate")
+        page.wait_for_function(
+            "document.getElementById('status-text').textContent.startsWith('done')"
+        )
+        assert page.is_hidden("#error")
+        page.wait_for_function(PLAYER_READY)
+        assert abs(page.evaluate("document.getElementById('player').duration") - 1.2) < 0.05
+
+        page.click("button[data-mode=audio-prompt]")
+        assert page.text_content("#audio-label") == "Audio prompt"
+        assert page.is_visible("#audio-weight") and page.is_visible("#duration")
+        assert page.is_hidden("#total-duration")
+        page.set_input_files("#audio-file", files=clip)
+        page.fill("#prompt", "")  # the clip alone is enough
+        page.fill("#duration", "0.7")
+        page.fill("#audio-weight", "0.8")
+        assert page.text_content("#audio-weight-value") == "0.80"
+        page.click("#generate")
+        page.wait_for_function(
+            "document.getElementById('status-text').textContent.startsWith('done')"
+        )
+        assert page.is_hidden("#error")
+        page.wait_for_function(PLAYER_READY)
+        assert abs(page.evaluate("document.getElementById('player').duration") - 0.7) < 0.05
+        assert page.js_errors == []

@@ -39,6 +39,7 @@ from clapldm.serve.runner import MEDIA_TYPES, AudioRunner
 from clapldm.serve.schemas import (
     MAX_SEED,
     PARAMS,
+    UPLOAD_MODES,
     ErrorBody,
     GenerateParams,
     Health,
@@ -59,7 +60,6 @@ from clapldm.serve.uploads import (
 logger = logging.getLogger(__name__)
 
 _JOB_ID = re.compile(r"[0-9a-f]{32}")
-_EDIT_MODES = ("transfer", "inpaint", "superres")
 _FASTAPI_BODY_ERROR = "There was an error parsing the body"
 _STATIC = {"app.js": "text/javascript", "style.css": "text/css"}
 _PAGE_HEADERS = {
@@ -153,7 +153,7 @@ def create_app(
     app.state.manager = manager
     app.state.limits = limits
     app.state.output_dir = folder
-    edit_paths = {f"/v1/{mode}" for mode in _EDIT_MODES}
+    edit_paths = {f"/v1/{mode}" for mode in UPLOAD_MODES}
     app.add_middleware(
         BodyLimitMiddleware,
         limit_for=lambda path: (
@@ -357,6 +357,11 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
         ("transfer", "Queue text-guided style transfer of an uploaded clip (multipart)."),
         ("inpaint", "Queue inpainting: regenerate time regions of an uploaded clip (multipart)."),
         ("superres", "Queue super-resolution: regenerate the band above a cutoff (multipart)."),
+        ("extend", "Queue extension: continue an uploaded clip to a total duration (multipart)."),
+        (
+            "audio-prompt",
+            "Queue generation conditioned on an uploaded clip, optionally with text (multipart).",
+        ),
     ):
         app.add_api_route(
             f"/v1/{mode}",

@@ -89,10 +89,18 @@ class AudioRunner:
         pipe = self.pipe
         if request.mode == "generate":
             return pipe.generate(progress=progress, **request.kwargs)
+        if request.mode == "audio-prompt":
+            return pipe.generate(
+                audio_prompt=request.wave,
+                audio_prompt_sample_rate=pipe.sample_rate,
+                progress=progress,
+                **request.kwargs,
+            )
         method = {
             "transfer": pipe.transfer,
             "inpaint": pipe.inpaint,
             "superres": pipe.super_resolve,
+            "extend": pipe.extend,
         }[request.mode]
         return method(
             request.wave, sample_rate=pipe.sample_rate, progress=progress, **request.kwargs

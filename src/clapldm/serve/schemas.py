@@ -15,9 +15,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from clapldm.errors import InvalidInputError
+from clapldm.request import SamplingRequest, check_number, resolve_seeds
 
 MAX_SEED = 2**53 - 1  # exact in JavaScript numbers, so the page shows the seed used
-MODES = ("generate", "transfer", "inpaint", "superres")
+MODES = ("generate", "transfer", "inpaint", "superres", "extend", "audio-prompt")
+UPLOAD_MODES = MODES[1:]  # every mode but generate takes an audio file
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Limits:
     max_upload_bytes: int = 20 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
     max_input_seconds: float = 600.0  # an upload may be longer than max_duration if cropped
+    max_extend_duration: float = 60.0  # the longest result `extend` may build, seconds
 
 
 class SamplingParams(BaseModel):
@@ -75,11 +78,34 @@ class SuperResParams(SamplingParams):
     cutoff_hz: float = Field(4000.0, description="keep the input below this frequency (Hz)")
 
 
+class ExtendParams(SamplingParams):
+    prompt: str = Field(..., description="text describing how the sound goes on")
+    total_duration: float = Field(
+        ..., description="seconds of the result: the input, then generated audio"
+    )
+    window: float | None = Field(
+        None, description="seconds generated per window (default: 10 s or the model maximum)"
+    )
+    overlap: float | None = Field(
+        None, description="seconds of each window taken from what exists (default: half)"
+    )
+
+
+class AudioPromptParams(SamplingParams):
+    prompt: str = Field("", description="optional text, mixed with the audio prompt")
+    audio_prompt_weight: float = Field(
+        1.0, description="[0, 1]: 1 conditions on the uploaded clip alone, 0 on the text alone"
+    )
+    duration: float | None = Field(None, description="seconds (default: 5 s or the server maximum)")
+
+
 PARAMS: dict[str, type[SamplingParams]] = {
     "generate": GenerateParams,
     "transfer": TransferParams,
     "inpaint": InpaintParams,
     "superres": SuperResParams,
+    "extend": ExtendParams,
+    "audio-prompt": AudioPromptParams,
 }
 
 
@@ -168,15 +194,17 @@ def validate(
     from clapldm.diffusion.samplers import check_sampler
     from clapldm.request import (
         check_duration,
-        check_regions,
         check_int,
         check_number,
         check_prompts,
+        check_regions,
         resolve_seeds,
     )
 
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}")
+    if isinstance(params, (ExtendParams, AudioPromptParams)):
+        return _validate_with_clip(mode, params, pipe, limits, wave, native_rate, input_name)
     check_prompts(params.prompt, allow_empty=mode == "superres")
     if params.negative_prompt is not None:
         check_prompts(params.negative_prompt, allow_empty=True)
@@ -257,6 +285,91 @@ def validate(
         mode,
         kwargs,
         seed,
+        params.format,
+        params.spectrogram,
+        np.ascontiguousarray(wave, dtype=np.float32),
+        tags,
+    )
+
+
+def _validate_with_clip(
+    mode: str,
+    params: ExtendParams | AudioPromptParams,
+    pipe: Any,
+    limits: Limits,
+    wave: np.ndarray | None,
+    native_rate: int | None,
+    input_name: str | None,
+) -> ValidRequest:
+    """extend and audio-prompt: the pipeline's own request check, with this server's limits."""
+    if wave is None or native_rate is None:
+        raise InvalidInputError(f"{mode} needs an audio file (multipart field 'audio')")
+    defaults = pipe.request_defaults().narrowed(
+        max_duration=limits.max_duration,
+        max_steps=limits.max_steps,
+        max_candidates=limits.max_candidates,
+        max_seed=MAX_SEED,
+    )
+    seed = resolve_seeds(None, 1)[0] if params.seed is None else params.seed
+    common: dict[str, Any] = {
+        "prompt": params.prompt,
+        "negative_prompt": params.negative_prompt,
+        "seed": seed,
+        "sampler": params.sampler,
+        "steps": params.steps,
+        "guidance_scale": params.guidance_scale,
+        "eta": params.eta,
+        "candidates": params.candidates,
+    }
+    if isinstance(params, ExtendParams):
+        total = check_number(
+            "total_duration", params.total_duration, 0.0, limits.max_extend_duration
+        )
+        request = SamplingRequest.create(
+            defaults,
+            mode="extend",
+            total_duration=total,
+            window=params.window,
+            overlap=params.overlap,
+            input_samples=len(wave),
+            input_rate=native_rate,
+            **common,
+        )
+        settings = {
+            "total_duration": request.duration,
+            "window": request.window,
+            "overlap": request.overlap,
+        }
+    else:
+        duration = min(5.0, defaults.max_duration) if params.duration is None else params.duration
+        request = SamplingRequest.create(
+            defaults,
+            mode="generate",
+            duration=duration,
+            audio_prompt_weight=params.audio_prompt_weight,
+            **common,
+        )
+        settings = {
+            "duration": request.duration,
+            "audio_prompt_weight": request.audio_prompt_weight,
+        }
+    kwargs: dict[str, Any] = {
+        "prompt": request.prompts[0],
+        "steps": request.steps,
+        "guidance_scale": request.guidance_scale,
+        "sampler": request.sampler,
+        "eta": request.eta,
+        "seed": request.seeds[0],
+        "candidates": request.candidates,
+        **settings,
+    }
+    if params.negative_prompt is not None:
+        kwargs["negative_prompt"] = params.negative_prompt
+    tags = {"audio_prompt" if mode == "audio-prompt" else "input": input_name} if input_name else {}
+    return ValidRequest(
+        mode,
+        kwargs,
+        request.seeds[0],
         params.format,
         params.spectrogram,
         np.ascontiguousarray(wave, dtype=np.float32),

@@ -6,8 +6,14 @@ const HELP = {
   transfer: "Upload a clip and describe the target: strength 1 ignores the input, small values stay close to it.",
   inpaint: "Upload a clip; the regions (START:END seconds) are regenerated from the prompt, the rest is kept.",
   superres: "Upload a band-limited clip; everything above the cutoff is regenerated, the band below is kept.",
+  extend: "Upload a clip; it is continued to the total duration, window by window, as the prompt describes.",
+  "audio-prompt": "Upload a clip; a new sound like it is generated. Text, if given, is mixed in: weight 1 is the clip alone, 0 the text alone.",
 };
-const BUTTON = { generate: "Generate", transfer: "Transfer", inpaint: "Inpaint", superres: "Upsample" };
+const BUTTON = {
+  generate: "Generate", transfer: "Transfer", inpaint: "Inpaint", superres: "Upsample",
+  extend: "Extend", "audio-prompt": "Generate",
+};
+const OPTIONAL_PROMPT = ["superres", "audio-prompt"];
 const POLL_MS = 400;
 
 const $ = (id) => document.getElementById(id);
@@ -41,7 +47,8 @@ function setMode(next) {
       el.hidden = !el.classList.contains("for-" + mode);
     }
   }
-  $("prompt").placeholder = mode === "superres" ? "optional: describe the sound" : "a dog barking in the distance";
+  $("audio-label").textContent = mode === "audio-prompt" ? "Audio prompt" : "Input audio";
+  $("prompt").placeholder = OPTIONAL_PROMPT.includes(mode) ? "optional: describe the sound" : "a dog barking in the distance";
   $("mode-help").textContent = HELP[mode];
   $("generate").textContent = BUTTON[mode];
 }
@@ -82,7 +89,12 @@ function collectParams() {
   optional("candidates", "candidates", Number);
   optional("sampler", "sampler", (v) => v);
   optional("seed", "seed", Number);
-  if (mode === "generate") optional("duration", "duration", Number);
+  if (mode === "generate" || mode === "audio-prompt") optional("duration", "duration", Number);
+  if (mode === "extend") {
+    optional("total-duration", "total_duration", Number);
+    optional("overlap", "overlap", Number);
+  }
+  if (mode === "audio-prompt") params.audio_prompt_weight = Number($("audio-weight").value);
   if (mode === "transfer") params.strength = Number($("strength").value);
   if (mode === "inpaint") params.regions = $("regions").value;
   if (mode === "superres") optional("cutoff", "cutoff_hz", Number);
@@ -221,6 +233,10 @@ function init() {
   const strength = $("strength");
   strength.addEventListener("input", () => {
     $("strength-value").textContent = Number(strength.value).toFixed(2);
+  });
+  const weight = $("audio-weight");
+  weight.addEventListener("input", () => {
+    $("audio-weight-value").textContent = Number(weight.value).toFixed(2);
   });
   setMode("generate");
   loadConfig();
