@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
@@ -58,6 +59,31 @@ def register(sub: Any) -> None:
         "--progress", dest="progress", action="store_true", default=None, help="rich progress bar"
     )
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    finetune = p.add_argument_group(
+        "fine-tuning (ldm)",
+        "start from a loadable model; --data may then be a plain folder of audio files",
+    )
+    finetune.add_argument(
+        "--init",
+        default=None,
+        metavar="MODEL",
+        help="'bundled', a native or diffusers folder, an original .ckpt, or a hub id: "
+        "its UNet is the starting point, its VAE / CLAP / mel config are kept",
+    )
+    finetune.add_argument(
+        "--lora-rank", type=int, default=None, help="train rank-R LoRA adapters only (base frozen)"
+    )
+    finetune.add_argument(
+        "--lora-alpha", type=float, default=None, help="LoRA alpha (default: the rank)"
+    )
+    finetune.add_argument(
+        "--lora-targets",
+        nargs="+",
+        default=None,
+        metavar="TARGET",
+        help="groups (attention, ff, conv) or UNet layer-name suffixes (default: attention)",
+    )
+    finetune.add_argument("--lora-dropout", type=float, default=None)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser(
@@ -81,6 +107,14 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--component-only", action="store_true", help="LDM: write only the UNet component folder"
     )
+    p.add_argument(
+        "--format",
+        dest="fmt",
+        choices=["auto", "adapter", "full"],
+        default="auto",
+        help="fine-tuning runs: an adapter folder (LoRA) or a full model folder "
+        "(adapters merged); auto = adapter for LoRA runs",
+    )
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("assemble", help="CLAP + VAE + UNet + vocoder folders -> a model folder")
@@ -101,7 +135,10 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("preencode", help="encode a corpus once with the LDM config's VAE and CLAP")
     p.add_argument(
-        "--config", required=True, help="ldm training config (names ldm.vae and ldm.clap)"
+        "--config", default=None, help="ldm training config (names ldm.vae and ldm.clap)"
+    )
+    p.add_argument(
+        "--init", default=None, metavar="MODEL", help="encode with this model's VAE and CLAP"
     )
     p.add_argument("--data", required=True, help="manifest or audio shards")
     p.add_argument("--out", required=True, help="folder for the pre-encoded shards")
@@ -143,12 +180,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     overrides = list(args.set)
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
+    overrides.extend(_lora_overrides(args))
     run = None
-    if args.config is not None:
+    init_model = None
+    if args.init is not None:
+        if args.stage != "ldm":
+            raise ConfigError("--init fine-tunes the ldm stage")
+        run, init_model = _init_run(args.init, args.config, overrides)
+    elif any(o.startswith("ldm.lora_") for o in overrides) and not args.resume:
+        raise ConfigError("--lora-* options need --init MODEL (the model the adapters wrap)")
+    elif args.config is not None:
         run = load_training_config(args.config, overrides)
     elif args.resume and (Path(args.out) / CONFIG_FILE).is_file():
-        import json
-
         saved = json.loads((Path(args.out) / CONFIG_FILE).read_text(encoding="utf-8"))
         from clapldm.training.config import apply_overrides
 
@@ -170,10 +213,41 @@ def cmd_train(args: argparse.Namespace) -> int:
         accelerator=args.accelerator,
         precision=args.precision,
         progress=args.progress,
+        init_model=init_model,
     )
     if result.checkpoint is not None:
         logger.info("finished at step %d; checkpoint %s", result.train_step, result.checkpoint)
     return 130 if result.interrupted else 0
+
+
+def _lora_overrides(args: argparse.Namespace) -> list[str]:
+    values = {
+        "lora_rank": args.lora_rank,
+        "lora_alpha": args.lora_alpha,
+        "lora_targets": args.lora_targets,
+        "lora_dropout": args.lora_dropout,
+    }
+    return [f"ldm.{k}={json.dumps(v)}" for k, v in values.items() if v is not None]
+
+
+def _init_run(init: str, config: str | None, overrides: list[str]) -> tuple[Any, Any]:
+    """(the fine-tuning run, the loaded model) for ``--init``."""
+    from clapldm.training.config import LdmTrainConfig
+    from clapldm.training.finetune import BUNDLED, init_run, load_init_model
+
+    data = None
+    if config is not None:
+        try:
+            data = json.loads(Path(config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{config}: not a readable JSON config ({exc})") from None
+    path = Path(init).expanduser()
+    source = str(path.resolve()) if init != BUNDLED and path.exists() else init
+    options = {}
+    if data is not None:
+        options = dict(data.get("ldm", {}).get("init_options", {}))
+    model = load_init_model(LdmTrainConfig(init=source, init_options=options))
+    return init_run(source, model, data, overrides), model
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -187,6 +261,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         use_ema=not args.no_ema,
         vocoder=args.vocoder,
         component_only=args.component_only,
+        fmt=args.fmt,
     )
     print(out)
     return 0
@@ -225,7 +300,12 @@ def cmd_preencode(args: argparse.Namespace) -> int:
     from clapldm.training.preencode import preencode
 
     _enable_info_logging()
-    run = resolve_paths(load_training_config(args.config, list(args.set)))
+    if args.init is not None:
+        run = resolve_paths(_init_run(args.init, args.config, list(args.set))[0])
+    elif args.config is not None:
+        run = resolve_paths(load_training_config(args.config, list(args.set)))
+    else:
+        raise ConfigError("pass --config (an ldm training config) or --init MODEL")
 
     def progress(done: int, total: int) -> None:
         if done % 100 == 0 or done == total:

@@ -1,9 +1,11 @@
 """The data module every stage shares: a manifest, audio shards, or pre-encoded shards.
 
 ``--data`` is resolved by `resolve_data`: a ``.jsonl`` / ``.csv`` manifest, a folder with
-``preencoded.json`` (written by ``clapldm preencode``), or audio shards (a folder of
-``.tar``, one ``.tar``, or a glob). The loader's sampler starts at the module's current
-training step, so a resumed run sees exactly the batches an uninterrupted one would.
+``preencoded.json`` (written by ``clapldm preencode``), audio shards (a folder of
+``.tar``, one ``.tar``, or a glob), or a plain folder of audio files (searched
+recursively; no manifest and no captions, which is all audio conditioning needs). The
+loader's sampler starts at the module's current training step, so a resumed run sees
+exactly the batches an uninterrupted one would.
 """
 
 from __future__ import annotations
@@ -19,7 +21,12 @@ import numpy as np
 from torch.utils.data import DataLoader, Dataset
 
 from clapldm.data.dataset import AudioClipDataset, ClipStore, ManifestStore, StepSampler
-from clapldm.data.manifest import is_manifest_path, probe_entries, read_manifest
+from clapldm.data.manifest import (
+    ManifestEntry,
+    is_manifest_path,
+    probe_entries,
+    read_manifest,
+)
 from clapldm.data.shards import PreencodedDataset, ShardStore, is_preencoded, read_preencoded_meta
 from clapldm.errors import DataError
 from clapldm.training.config import TrainingRun
@@ -27,10 +34,25 @@ from clapldm.training.config import TrainingRun
 logger = logging.getLogger(__name__)
 
 
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".aif", ".aiff")
+
+
 @dataclass(frozen=True)
 class DataSpec:
     kind: str  # "manifest" | "shards" | "preencoded"
     location: str
+
+
+def audio_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Audio files under ``folder`` (recursively, hidden names skipped), sorted."""
+    root = Path(folder)
+    return sorted(
+        path
+        for path in root.rglob("*")
+        if path.suffix.lower() in AUDIO_SUFFIXES
+        and path.is_file()
+        and not any(part.startswith(".") for part in path.relative_to(root).parts)
+    )
 
 
 def resolve_data(spec: str | os.PathLike[str]) -> DataSpec:
@@ -42,13 +64,15 @@ def resolve_data(spec: str | os.PathLike[str]) -> DataSpec:
         return DataSpec("manifest", str(path.resolve()))
     if path.is_dir() and is_preencoded(path):
         return DataSpec("preencoded", str(path.resolve()))
+    if path.is_dir() and not any(path.glob("*.tar")) and audio_files(path):
+        return DataSpec("folder", str(path.resolve()))
     if path.is_dir() or path.suffix == ".tar" or any(ch in text for ch in "*?["):
         if not path.exists() and not any(ch in text for ch in "*?["):
             raise DataError(f"{path}: no such shard folder or file")
         return DataSpec("shards", str(path.resolve()) if path.exists() else text)
     raise DataError(
         f"{text}: --data must be a .jsonl/.csv manifest, a shard folder/.tar/glob, "
-        "or a pre-encoded folder"
+        "a pre-encoded folder, or a folder of audio files"
     )
 
 
@@ -63,6 +87,16 @@ def build_store(run: TrainingRun, spec: DataSpec, require_caption: bool) -> Clip
     """Clip store for audio data; clips without a caption are dropped (warned) or refused
     (``train.on_bad_file``) when the stage needs captions."""
     train = run.train
+    if spec.kind == "folder":
+        if require_caption:
+            raise DataError(
+                f"{spec.location}: a folder of audio files has no captions, but this stage "
+                "needs them (use a manifest, or audio conditioning)"
+            )
+        entries = [ManifestEntry(path=path) for path in audio_files(spec.location)]
+        if train.probe_files:
+            entries = probe_entries(entries, train.on_bad_file)
+        return ManifestStore(entries, cache_audio=train.cache_audio)
     if spec.kind == "manifest":
         entries = read_manifest(
             spec.location,

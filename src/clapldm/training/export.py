@@ -29,6 +29,7 @@ from clapldm.models.unet import AudioLDMUNet
 from clapldm.training.callbacks import find_resume_checkpoint
 from clapldm.training.common import CHECKPOINT_META_KEY, StageModule
 from clapldm.training.config import TrainingRun, parse_training_config
+from clapldm.training.finetune import export_finetuned
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +104,7 @@ def _module_for_export(run: TrainingRun) -> StageModule:
             "uncond_embed": [0.0] * run.model.cond_dim,
             "mel": run.mel.to_dict(),
         }
-        return LdmModule(run, preencoded=info)
+        return LdmModule(run, preencoded=info, load_init=False)
     from clapldm.training.runner import build_module
 
     return build_module(run)
@@ -117,15 +118,20 @@ def export_run(
     use_ema: bool = True,
     vocoder: str | None = None,
     component_only: bool = False,
+    fmt: str = "auto",
 ) -> Path:
     """Export a run (see module docstring). Returns the folder written.
 
     For the LDM with a known vocoder, ``output`` becomes a full model folder whose
-    ``unet/`` is the export; otherwise ``output`` is the component folder itself.
+    ``unet/`` is the export; otherwise ``output`` is the component folder itself. A
+    fine-tuning run (``ldm.init``) exports as `finetune.export_finetuned` says: ``fmt``
+    "adapter" / "full" / "auto" (adapter for LoRA runs).
     """
     module, path = load_run(run_dir, checkpoint)
     out = Path(output)
     stage = module.run.stage
+    if stage == "ldm" and module.run.options.init and not component_only:
+        return export_finetuned(module, out, use_ema=use_ema, fmt=fmt)
     if stage != "ldm":
         with atomic_folder(out) as staging:
             module.export(staging, use_ema=use_ema)  # type: ignore[call-arg]

@@ -14,6 +14,11 @@ Per step, with all randomness from the step's generator:
 the config fixes it; it is a buffer, so it is saved in every checkpoint and exported.
 The frozen VAE and CLAP sit outside the module tree: they are never in a checkpoint or
 under DDP, and are re-loaded from their folders.
+
+Fine-tuning (``ldm.init``, see `training.finetune`): the UNet starts from the loaded
+model's weights and the VAE / CLAP / scale_factor are that model's. With LoRA
+(``ldm.lora_rank``) the base UNet is frozen, only adapter weights train, and checkpoints
+hold only those (the base is re-loaded from ``ldm.init`` and checked by its hash).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from clapldm.adapters import add_adapter, unet_hash
 from clapldm.audio.mel import MelFrontEnd
 from clapldm.checkpoints.native import load_into, load_weights, save_component
 from clapldm.config import MelConfig, VAEConfig, write_json_atomic
@@ -37,11 +43,13 @@ from clapldm.models.unet import AudioLDMUNet
 from clapldm.models.vae import AutoencoderKL
 from clapldm.training.common import StageModule, lr_lambda, make_adam, mel_frames_for
 from clapldm.training.config import LdmTrainConfig, TrainingRun
+from clapldm.training.finetune import load_init_model, lora_spec
 from clapldm.training.losses import eps_mse
 
 logger = logging.getLogger(__name__)
 
 LDM_META_FILE = "ldm.json"
+BASE_KEY = "clapldm_base"  # checkpoint entry: the init model's UNet hash and name
 
 
 def load_vae_component(folder: str | Path, mel: MelConfig | None = None) -> AutoencoderKL:
@@ -92,18 +100,31 @@ class LdmModule(StageModule):
     uncond_embed: torch.Tensor
     alphas_cumprod: torch.Tensor
 
-    def __init__(self, run: TrainingRun, preencoded: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        run: TrainingRun,
+        preencoded: dict[str, Any] | None = None,
+        *,
+        init_model: Any = None,
+        load_init: bool = True,
+    ) -> None:
+        """``init_model``: the model ``ldm.init`` names, when the caller has loaded it
+        already. ``load_init=False`` (export) builds the UNet shape only: the weights come
+        from a checkpoint."""
         super().__init__(run)
         self.options: LdmTrainConfig = run.options
-        self.unet = AudioLDMUNet(run.model)
         self.preencoded = preencoded
+        init = None
+        if self.options.init and load_init:
+            init = init_model if init_model is not None else load_init_model(self.options)
+            _check_init(run, init)
+        self.unet = init.unet if init is not None else AudioLDMUNet(run.model)
+        self.unet.train().requires_grad_(True)
+        # The identity of the base UNet (adapters record it; a resumed run checks it).
+        self.base_hash = unet_hash(self.unet) if init is not None else ""
+        self.base_name = (init.name or self.options.init) if init is not None else ""
         if preencoded is None:
-            if not self.options.vae or not self.options.clap:
-                raise ConfigError(
-                    "the ldm stage needs ldm.vae and ldm.clap folders (or pre-encoded data)"
-                )
-            vae = load_vae_component(self.options.vae, run.mel)
-            clap = load_clap(self.options.clap)
+            vae, clap = self._frozen_parts(init)
             clap.requires_grad_(False)  # type: ignore[attr-defined]
             self.frozen = _Frozen(vae, clap)
             vae_config = vae.config
@@ -119,6 +140,8 @@ class LdmModule(StageModule):
                 raise ConfigError(
                     "the pre-encoded data was made with a different mel config than this run's"
                 )
+            if init is not None:
+                _check_preencoded(preencoded, init)
         self.vae_config = vae_config
         if (
             run.model.in_channels != vae_config.z_channels
@@ -145,9 +168,35 @@ class LdmModule(StageModule):
         self.register_buffer(
             "alphas_cumprod", alphas_cumprod(run.scheduler).float(), persistent=False
         )
-        self.register_buffer("scale_factor", torch.tensor(float(self.options.scale_factor)))
+        scale = self.options.scale_factor
+        if init is not None and scale == 0.0:
+            scale = init.vae.config.scale_factor
+        self.register_buffer("scale_factor", torch.tensor(float(scale)))
         self.register_buffer("uncond_embed", uncond, persistent=False)
+        self.lora = lora_spec(self.options)
+        if self.lora is not None:
+            layers = add_adapter(self.unet, self.lora)
+            logger.info("LoRA rank %d on %d UNet layers", self.lora.rank, len(layers))
         self.setup_ema()
+
+    def _frozen_parts(self, init: Any) -> tuple[AutoencoderKL, TextAudioEncoder]:
+        """The VAE and CLAP that encode the training clips: ldm.vae / ldm.clap when set,
+        else the init model's."""
+        options = self.options
+        if init is None and (not options.vae or not options.clap):
+            raise ConfigError(
+                "the ldm stage needs ldm.vae and ldm.clap folders, ldm.init, or pre-encoded data"
+            )
+        vae = load_vae_component(options.vae, self.run.mel) if options.vae else init.vae
+        clap = load_clap(options.clap) if options.clap else init.clap
+        if options.condition != "text" and not getattr(clap, "has_audio_tower", True):
+            raise ConfigError(
+                f"{options.clap or options.init}: its CLAP has no audio tower (diffusers "
+                "AudioLDM folders ship the text tower only), so it cannot embed uncaptioned "
+                "clips; train on captions (--set ldm.condition=text with a captioned "
+                "manifest) or name a CLAP with an audio tower (--set ldm.clap=FOLDER)"
+            )
+        return vae.eval().requires_grad_(False), clap
 
     # ------------------------------------------------------------------ geometry
     def trained_module(self) -> nn.Module:
@@ -168,7 +217,9 @@ class LdmModule(StageModule):
         self.frozen.to(self.device)
 
     def configure_optimizers(self) -> Any:
-        optimizer = make_adam(self.unet.parameters(), self.run.train.lr, self.run)
+        # LoRA: only the adapters require grad, so the optimiser state is theirs alone.
+        trainable = [p for p in self.unet.parameters() if p.requires_grad]
+        optimizer = make_adam(trainable, self.run.train.lr, self.run)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(self.run))
         return {
             "optimizer": optimizer,
@@ -179,9 +230,9 @@ class LdmModule(StageModule):
     @torch.no_grad()
     def encode_batch(
         self, batch: dict[str, Any], generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-        """-> (unscaled latents (B, C, T', F'), audio embeddings (B, D), text embeddings
-        (B, D) or None when the condition never uses text)."""
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """-> (unscaled latents (B, C, T', F'), audio embeddings (B, D) or None when the
+        condition is text only, text embeddings (B, D) or None when it never uses text)."""
         needs_text = self.options.condition != "audio"
         if "latent" in batch:
             text = batch["text_embed"].float() if needs_text else None
@@ -196,26 +247,30 @@ class LdmModule(StageModule):
         mel = self.mel(wave, normalize=False)[:, : self.frames].unsqueeze(1)  # (B, 1, T, F)
         posterior = vae.encode(mel)
         latents = posterior.sample(generator) if self.options.sample_posterior else posterior.mode()
-        audio = clap.embed_audio(wave, self.run.mel.sample_rate).float()
+        audio = None
+        if self.options.condition != "text":  # a text-only CLAP has no audio tower
+            audio = clap.embed_audio(wave, self.run.mel.sample_rate).float().to(self.device)
         text = None
         if needs_text:
             captions = list(batch["caption"])
             if any(not c for c in captions):
                 raise DataError("a training clip has no caption, but ldm.condition uses text")
             text = clap.embed_text(captions).float().to(self.device)
-        return latents, audio.to(self.device), text
+        return latents, audio, text
 
     def choose_condition(
-        self, audio: torch.Tensor, text: torch.Tensor | None, generator: torch.Generator
+        self, audio: torch.Tensor | None, text: torch.Tensor | None, generator: torch.Generator
     ) -> torch.Tensor:
         """Per item: audio / text / mixed, then condition dropout -> (B, D)."""
-        batch = audio.shape[0]
-        cond = audio
         if self.options.condition == "text":
             assert text is not None
             cond = text
-        elif self.options.condition == "mixed":
-            assert text is not None
+        else:
+            assert audio is not None
+            cond = audio
+        batch = cond.shape[0]
+        if self.options.condition == "mixed":
+            assert text is not None and audio is not None
             use_text = torch.rand(batch, generator=generator) < self.options.text_probability
             cond = torch.where(use_text.to(self.device)[:, None], text, audio)
         drop = torch.rand(batch, generator=generator) < self.options.cond_dropout
@@ -250,6 +305,37 @@ class LdmModule(StageModule):
         self.log_losses({"loss": loss, "scale_factor": self.scale_factor})
         return loss
 
+    # ------------------------------------------------------------------ checkpoints
+    def _frozen_keys(self) -> list[str]:
+        """LoRA: the base UNet's weights (re-loaded from ldm.init, not checkpointed)."""
+        if self.lora is None:
+            return []
+        trainable = {f"unet.{n}" for n, p in self.unet.named_parameters() if p.requires_grad}
+        return [k for k in self.state_dict() if k.startswith("unet.") and k not in trainable]
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        for key in self._frozen_keys():
+            checkpoint["state_dict"].pop(key, None)
+        if self.options.init:
+            checkpoint[BASE_KEY] = {"unet_hash": self.base_hash, "name": self.base_name}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        saved = checkpoint.get(BASE_KEY, {})
+        if self.base_hash and saved.get("unet_hash") and saved["unet_hash"] != self.base_hash:
+            raise ConfigError(
+                f"ldm.init {self.options.init!r} is not the model this run started from "
+                f"(UNet {self.base_hash}, the checkpoint says {saved['unet_hash']})"
+            )
+        if not self.base_hash:  # export without the init model: take the recorded identity
+            self.base_hash = str(saved.get("unet_hash", ""))
+            self.base_name = str(saved.get("name", ""))
+        state = checkpoint["state_dict"]
+        current = self.state_dict()
+        for key in self._frozen_keys():
+            state.setdefault(key, current[key])
+        super().on_load_checkpoint(checkpoint)
+
     # ------------------------------------------------------------------------ export
     def export_meta(self) -> dict[str, Any]:
         return {
@@ -265,6 +351,7 @@ class LdmModule(StageModule):
             "name": self.options.name,
             "max_duration": self.options.max_duration,
             "ema": self.ema is not None,
+            "init": self.options.init,
         }
 
     def export(self, folder: Path, use_ema: bool = True) -> None:
@@ -274,6 +361,30 @@ class LdmModule(StageModule):
             raise ModelLoadError("this LDM run has no scale_factor yet (it has not trained a step)")
         save_component(folder, self.run.model, self.module_for_export(use_ema))
         write_json_atomic(folder / LDM_META_FILE, self.export_meta())
+
+
+def _check_init(run: TrainingRun, init: Any) -> None:
+    """The run's model / mel config must be the init model's (a resumed run whose init
+    model changed shape stops here)."""
+    if init.unet.config != run.model or init.mel_config != run.mel:
+        what = "UNet" if init.unet.config != run.model else "mel"
+        raise ConfigError(
+            f"ldm.init {run.options.init!r}: its {what} config differs from the run's "
+            "(build fine-tuning runs with --init, which takes them from the model)"
+        )
+
+
+def _check_preencoded(meta: dict[str, Any], init: Any) -> None:
+    """Pre-encoded latents must come from the init model's VAE and CLAP."""
+    same_vae = VAEConfig.from_dict(meta["vae_config"]) == init.vae.config
+    with torch.no_grad():
+        uncond = init.clap.embed_text([""])[0].float().cpu()
+    saved = torch.tensor(meta["uncond_embed"], dtype=torch.float32)
+    if not same_vae or saved.shape != uncond.shape or not torch.allclose(saved, uncond, atol=1e-4):
+        raise ConfigError(
+            "the pre-encoded data was made with another model's VAE or CLAP than ldm.init's; "
+            "pre-encode it with `clapldm preencode --init` and the same model"
+        )
 
 
 def read_ldm_meta(folder: str | Path) -> dict[str, Any]:

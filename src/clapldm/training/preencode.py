@@ -35,6 +35,7 @@ from clapldm.errors import AudioReadError, ConfigError, DataError
 from clapldm.models.clap import load_clap
 from clapldm.training.config import LdmTrainConfig, TrainingRun
 from clapldm.training.data import build_store, resolve_data
+from clapldm.training.finetune import load_init_model
 from clapldm.training.ldm_module import load_vae_component
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,8 @@ def preencode(
     if run.stage != "ldm":
         raise ConfigError("preencode takes an ldm training config (it names the VAE and CLAP)")
     options: LdmTrainConfig = run.options
-    if not options.vae or not options.clap:
-        raise ConfigError("preencode needs ldm.vae and ldm.clap folders in the config")
+    if not options.init and (not options.vae or not options.clap):
+        raise ConfigError("preencode needs ldm.vae and ldm.clap folders, or ldm.init (--init)")
     spec = resolve_data(data)
     if spec.kind == "preencoded":
         raise DataError(f"{data} is already pre-encoded")
@@ -72,8 +73,16 @@ def preencode(
     limit = max_seconds or options.max_duration
     mel_config = run.mel
     rate = mel_config.sample_rate
-    vae = load_vae_component(options.vae, mel_config).to(device)
-    clap = load_clap(options.clap, device=device)
+    init: Any = load_init_model(options) if options.init else None
+    if init is not None and init.mel_config != mel_config:
+        raise ConfigError(f"ldm.init {options.init!r}: its mel config differs from the run's")
+    vae = (load_vae_component(options.vae, mel_config) if options.vae else init.vae).to(device)
+    clap = load_clap(options.clap, device=device) if options.clap else init.clap.to(device)
+    if not getattr(clap, "has_audio_tower", True):
+        raise ConfigError(
+            f"{options.clap or options.init}: its CLAP has no audio tower, so clips cannot be "
+            "embedded; name a CLAP with one (--set ldm.clap=FOLDER)"
+        )
     mel = MelFrontEnd(mel_config).to(device)
     factor = 2 ** (len(vae.config.ch_mult) - 1)
     store: ClipStore = build_store(run, spec, require_caption=False)
@@ -184,9 +193,9 @@ def _meta(
         "max_seconds": limit,
         "clap_seconds": clap_seconds,
         "mel": run.mel.to_dict(),
-        "vae": run.options.vae,
+        "vae": run.options.vae or run.options.init,
         "vae_config": vae.config.to_dict(),
-        "clap": run.options.clap,
+        "clap": run.options.clap or run.options.init,
         "uncond_embed": [float(v) for v in uncond],
         "pad_latent": pad.tolist(),
     }

@@ -22,6 +22,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -58,8 +59,11 @@ class TrainResult:
     interrupted: bool
 
 
-def build_module(run: TrainingRun, spec: DataSpec | None = None) -> StageModule:
-    """The stage's LightningModule (frozen parts loaded, weights freshly initialised)."""
+def build_module(
+    run: TrainingRun, spec: DataSpec | None = None, init_model: Any = None
+) -> StageModule:
+    """The stage's LightningModule (frozen parts loaded, weights freshly initialised, or
+    the ``ldm.init`` model's: ``init_model`` when the caller has it loaded already)."""
     if run.stage == "clap":
         from clapldm.training.clap_module import ClapModule
 
@@ -74,7 +78,9 @@ def build_module(run: TrainingRun, spec: DataSpec | None = None) -> StageModule:
         return VocoderModule(run)
     from clapldm.training.ldm_module import LdmModule
 
-    return LdmModule(run, preencoded_meta(spec) if spec is not None else None)
+    return LdmModule(
+        run, preencoded_meta(spec) if spec is not None else None, init_model=init_model
+    )
 
 
 def build_data(run: TrainingRun, spec: DataSpec, module: StageModule) -> TrainingData:
@@ -211,10 +217,12 @@ def train(
     precision: str | None = None,
     progress: bool | None = None,
     callbacks: Sequence[L.Callback] = (),
+    init_model: Any = None,
 ) -> TrainResult:
     """Train one stage into ``run_dir`` (see module docstring); returns where it ended.
 
-    ``run`` may be None when resuming (the run folder's config is used). Raises
+    ``run`` may be None when resuming (the run folder's config is used). ``init_model``:
+    the model that ``ldm.init`` names, if already loaded (saves loading it twice). Raises
     `ConfigError` / `DataError` for a bad config, folder or data before any step runs.
     """
     out = Path(run_dir)
@@ -239,6 +247,7 @@ def train(
             precision=precision,
             progress=progress,
             callbacks=callbacks,
+            init_model=init_model,
         )
     finally:
         torch.set_num_threads(previous_threads)
@@ -257,11 +266,12 @@ def _fit(
     precision: str | None,
     progress: bool | None,
     callbacks: Sequence[L.Callback],
+    init_model: Any = None,
 ) -> TrainResult:
     write_json_atomic(out / CONFIG_FILE, run.to_dict())
     write_json_atomic(out / DATA_FILE, {"data": spec.location, "kind": spec.kind})
     L.seed_everything(run.train.seed, workers=False, verbose=False)
-    module = build_module(run, spec)
+    module = build_module(run, spec, init_model)
     datamodule = build_data(run, spec, module)
     module.prepare_data_info(datamodule.captions(), out / "cache")
     trainer = build_trainer(
