@@ -18,6 +18,8 @@ from typing import Any
 
 from clapldm import __version__
 from clapldm.errors import ClapLdmError, InvalidInputError, OutputError
+from clapldm.scale.cli import add_arguments as add_scale_arguments
+from clapldm.scale.cli import run_prompts_file
 
 logger = logging.getLogger("clapldm")
 
@@ -161,33 +163,18 @@ def _write(
 # ---------------------------------------------------------------------------- commands
 def cmd_generate(args: argparse.Namespace) -> int:
     kwargs = _sampling_kwargs(args)
+    if args.prompts:  # many clips: a work file, one or many processes, resumable
+        return run_prompts_file(args, kwargs)
     if args.from_file:
         return _generate_from(args)
-    if args.prompts:
-        try:
-            lines = Path(args.prompts).read_text(encoding="utf-8").splitlines()
-        except FileNotFoundError:
-            raise InvalidInputError(f"prompt file {args.prompts} not found") from None
-        except UnicodeDecodeError:
-            raise InvalidInputError(f"prompt file {args.prompts} is not UTF-8 text") from None
-        prompts = [line.strip() for line in lines if line.strip()]
-        if not prompts:
-            raise InvalidInputError(f"prompt file {args.prompts} holds no prompts")
-        out_dir = Path(args.output)
-        if out_dir.suffix:
-            raise InvalidInputError("with --prompts, -o names a folder")
-        out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [out_dir / f"{i:03d}_{_slug(p)}.wav" for i, p in enumerate(prompts)]
-    else:
-        if args.prompt is None and args.audio_prompt is None:
-            raise InvalidInputError(
-                "give a prompt, an --audio-prompt CLIP, --prompts FILE or --from FILE"
-            )
-        prompts = [args.prompt]
-        paths = [_check_output(args.output)]
+    if args.prompt is None and args.audio_prompt is None:
+        raise InvalidInputError(
+            "give a prompt, an --audio-prompt CLIP, --prompts FILE or --from FILE"
+        )
+    paths = [_check_output(args.output)]
     pipe = _load(args)
     out = pipe.generate(
-        prompts if len(prompts) > 1 else prompts[0],
+        args.prompt,
         duration=args.duration,
         audio_prompt=args.audio_prompt,
         progress=_progress(args, "generate"),
@@ -195,11 +182,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
     )
     _write(args, pipe, out, paths, {"audio_prompt": args.audio_prompt})
     return 0
-
-
-def _slug(text: str) -> str:
-    keep = "".join(c if c.isalnum() else "_" for c in text.lower())[:40]
-    return "_".join(filter(None, keep.split("_"))) or "clip"
 
 
 def _generate_from(args: argparse.Namespace) -> int:
@@ -356,6 +338,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_model_args(p)
     _add_sampling_args(p)
+    add_scale_arguments(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("transfer", help="text-guided style transfer of a clip")

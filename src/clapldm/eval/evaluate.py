@@ -35,6 +35,7 @@ from clapldm.eval.files import (
     duplicate_stems,
     index_captions,
     list_files,
+    manifest_files,
     read_mono,
 )
 from clapldm.eval.metrics import (
@@ -239,6 +240,9 @@ def evaluate(
 ) -> EvalReport:
     """Compare a folder of generated audio with a folder of reference audio.
 
+    ``generated_dir`` may also be the ``manifest.jsonl`` of ``clapldm generate --prompts``:
+    the clips it lists as done are the generated set.
+
     metrics: subset of ``fd, fad, kl, is, clap`` (a list or a comma-separated string).
     backbone: the feature extractors to use, a subset of ``cnn14, vggish, clap``, or
       ``"auto"`` (default): each one whose model is given. cnn14 gives fd, kl, is (needs
@@ -262,7 +266,8 @@ def evaluate(
         backbones = [name for name, model in given.items() if model is not None]
     else:
         backbones = _parse_choices(backbone, BACKBONES, "backbones")
-    gen_files, ref_files = list_files(gen_dir), list_files(ref_dir)
+    gen_files = manifest_files(gen_dir)[0] if gen_dir.is_file() else list_files(gen_dir)
+    ref_files = list_files(ref_dir)
     report = EvalReport(generated_dir=str(gen_dir), reference_dir=str(ref_dir))
 
     plan: dict[str, list[str]] = {}

@@ -11,6 +11,7 @@ import torch
 
 from clapldm.audio.io import read_audio
 from clapldm.errors import InvalidInputError
+from clapldm.scale.store import read_manifest
 
 # Every metric is computed at 16 kHz, as audioldm_eval does at its CNN14-16k setting.
 EVAL_SAMPLE_RATE = 16000
@@ -40,6 +41,25 @@ def list_files(folder: Path) -> list[Path]:
     if not files:
         raise InvalidInputError(f"folder {folder} holds no files")
     return files
+
+
+def manifest_files(path: Path) -> tuple[list[Path], dict[str, str]]:
+    """The clips a `clapldm generate --prompts` manifest lists as done, sorted by name,
+    and their prompts as captions ({file name: prompt}; empty prompts left out).
+
+    Raises ``InvalidInputError`` for an unreadable manifest or one without a done clip.
+    """
+    files, captions = [], {}
+    for row in read_manifest(path):
+        name = row.get("file")
+        if row.get("status") != "done" or not isinstance(name, str) or not name:
+            continue
+        files.append(path.parent / name)
+        if isinstance(row.get("prompt"), str) and row["prompt"].strip():
+            captions[name] = row["prompt"]
+    if not files:
+        raise InvalidInputError(f"manifest {path} lists no generated clip")
+    return sorted(files), captions
 
 
 def read_mono(path: Path, sample_rate: int = EVAL_SAMPLE_RATE) -> torch.Tensor:
