@@ -7,7 +7,10 @@ real audio (`--reference-dir`) or, without one, the clips of the faithful preset
 200 steps, eta 1, as the original AudioLDM) for the same prompts and seeds — then the
 FAD says how far a cheaper setting lands from the reference sampler's distribution.
 The CLAP score (text-audio cosine) and seconds per clip are reported beside it, so the
-default sampler and step count can be chosen by quality per second (DESIGN.md section 4).
+default sampler and step count can be chosen by quality per second.
+Every setting is timed the same way: one untimed warm-up call of its sampler configuration
+(the first batch of prompts, 2 steps) before its first timed run, then the median of
+`--repeats` timed runs of all prompts (fixed seeds: every run makes the same clips).
 With real clips as the reference, each row also gives its FAD and time relative to the
 faithful preset, and whether it meets the time-to-quality target (FAD within 5% of the
 faithful preset's in at most 1/10 of its time).
@@ -29,6 +32,7 @@ import json
 import math
 import os
 import random
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -78,6 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--repeats", type=int, default=1, help="timed runs per setting, median (default 1)"
+    )
+    parser.add_argument(
         "--reference-dir", type=Path, default=None, help="real audio to compare with"
     )
     parser.add_argument(
@@ -107,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     return args
 
 
@@ -166,6 +175,29 @@ def generate_all(
     return np.concatenate(clips), time.perf_counter() - started
 
 
+def timed_setting(
+    model: Any,
+    prompts: list[str],
+    sampler: str,
+    steps: int,
+    eta: float,
+    args: argparse.Namespace,
+    candidates: int = 1,
+    warmed: set[tuple[str, float, int]] | None = None,
+) -> tuple[np.ndarray, float]:
+    """(clips, median seconds of `args.repeats` runs of all prompts). The first time a
+    sampler configuration (sampler, eta, candidates) is timed, one untimed call warms it up."""
+    configuration = (sampler, eta, candidates)
+    if warmed is not None and configuration not in warmed:
+        generate_all(model, prompts[: args.batch], sampler, 2, eta, args, candidates)
+        warmed.add(configuration)
+    seconds = []
+    for _ in range(args.repeats):
+        audio, elapsed = generate_all(model, prompts, sampler, steps, eta, args, candidates)
+        seconds.append(elapsed)
+    return audio, statistics.median(seconds)
+
+
 def embed(model: Any, audio: np.ndarray) -> np.ndarray:
     with torch.inference_mode():
         return model.embed_audio(torch.from_numpy(audio), model.sample_rate).cpu().numpy()
@@ -210,8 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     sampler, _, eta = FAITHFUL
     steps = faithful_steps(args)
     candidates = args.faithful_candidates
-    faithful_audio, faithful_seconds = generate_all(
-        model, prompts, sampler, steps, eta, args, candidates
+    warmed: set[tuple[str, float, int]] = set()
+    faithful_audio, faithful_seconds = timed_setting(
+        model, prompts, sampler, steps, eta, args, candidates, warmed
     )
     faithful_feats = embed(model, faithful_audio)
     real: list[Path] = []
@@ -233,7 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(
         f"# {model.name}: {len(prompts)} prompts x {args.duration:g} s, guidance {args.guidance}, "
-        f"{args.precision}, {torch.get_num_threads()} threads; FAD reference: {described}"
+        f"{args.precision}, {torch.get_num_threads()} threads; FAD reference: {described}; "
+        f"times: median of {args.repeats} after one warm-up call per sampler setting"
     )
     print(
         "\n| sampler | steps | eta | s per clip | CLAP-audio FAD | FAD / faithful "
@@ -266,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     add_row(f"{sampler} x{candidates} (faithful)", steps, eta, faithful_feats, faithful_seconds)
     for sampler in samplers:
         for steps in step_counts:
-            audio, seconds = generate_all(model, prompts, sampler, steps, 0.0, args)
+            audio, seconds = timed_setting(model, prompts, sampler, steps, 0.0, args, warmed=warmed)
             add_row(sampler, steps, 0.0, embed(model, audio), seconds)
     passing = [r for r in rows[1:] if r["meets_target"]]
     if passing:

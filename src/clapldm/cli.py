@@ -7,7 +7,6 @@ shows the traceback instead.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -295,13 +294,9 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    from clapldm.recipe import describe_file, describe_model
+    from clapldm.info import describe
 
-    target = Path(args.target)
-    if target.is_file() and target.suffix.lower() in (".wav", ".flac", ".ogg"):
-        print(describe_file(target))
-    else:
-        print(describe_model(args.target))
+    print(describe(args.target))
     return 0
 
 
@@ -462,4 +457,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["main", "build_parser", "json"]
+__all__ = ["main", "build_parser"]

@@ -358,35 +358,3 @@ def reproduce(
             source, prompts, regions=settings["regions"], duration=recipe.duration, **common
         )
     return pipe.super_resolve(source, prompts, cutoff_hz=settings["cutoff_hz"], **common)
-
-
-def describe_file(path: Path) -> str:
-    data = read_file_recipe(path)
-    width = max(len(k) for k in data)
-    return "\n".join(f"{key:<{width}}  {value}" for key, value in sorted(data.items()))
-
-
-def describe_model(model: str | None) -> str:
-    """Components, parameter counts, mel config and head split of a model."""
-    from clapldm.pipeline import AudioLDM
-
-    pipe = AudioLDM.from_pretrained(model)
-
-    def count(module: Any) -> str:
-        if not hasattr(module, "parameters"):
-            return "?"
-        return f"{sum(p.numel() for p in module.parameters()) / 1e6:.1f}M"
-
-    lines = [
-        f"model      {pipe.name} ({pipe.config.source})",
-        f"mel        {json.dumps(pipe.mel_config.to_dict())}",
-        f"clap       {type(pipe.clap).__name__} {count(pipe.clap)} params, {pipe.clap.embed_dim}-d, audio tower: {pipe.has_audio_tower()}",
-        f"vae        {count(pipe.vae)} params, {json.dumps(pipe.vae.config.to_dict())}",
-        f"unet       {count(pipe.unet)} params, {json.dumps(pipe.unet.config.to_dict())}",
-        f"vocoder    {count(pipe.vocoder)} params, {json.dumps(pipe.vocoder.config.to_dict())}",
-        f"scheduler  {json.dumps(pipe.scheduler_config.to_dict())}",
-        f"defaults   sampler {pipe.config.default_sampler}, {pipe.config.default_steps} steps, guidance {pipe.config.default_guidance_scale}, max {pipe.config.max_duration:g} s",
-    ]
-    if pipe.config.extra:
-        lines.append(f"notes      {json.dumps(pipe.config.extra)}")
-    return "\n".join(lines)

@@ -91,15 +91,15 @@ def is_finite(value: float) -> bool:
         return False
 
 
-def check_duration(duration: float, max_duration: float) -> float:
-    """A positive, finite number of seconds, at most `max_duration`."""
+def check_duration(duration: float, max_duration: float, owner: str = "this model") -> float:
+    """A positive, finite number of seconds, at most `max_duration` (`owner`'s limit)."""
     if isinstance(duration, bool) or not isinstance(duration, (int, float)):
         raise InvalidInputError(f"duration must be a number of seconds, got {duration!r}")
     if not is_finite(duration) or duration <= 0:
         raise InvalidInputError(f"duration must be a positive number of seconds, got {duration!r}")
     if duration > max_duration:
         raise InvalidInputError(
-            f"duration {duration:g} s is above this model's maximum of {max_duration:g} s "
+            f"duration {duration:g} s is above {owner}'s maximum of {max_duration:g} s "
             "(use `extend` for longer audio)"
         )
     return float(duration)
@@ -262,7 +262,7 @@ class RequestDefaults:
     """What a model fills into a request and what it accepts (`AudioLDM.request_defaults`).
 
     A server narrows the limits with `narrowed` (its own maximum duration, steps,
-    candidates, seed)."""
+    candidates, seed, extension length); messages then name "this server"'s limits."""
 
     sample_rate: int  # Hz
     max_duration: float  # seconds one clip may last
@@ -273,6 +273,8 @@ class RequestDefaults:
     max_candidates: int = MAX_CANDIDATES
     max_seed: int = MAX_SEED
     has_audio_tower: bool = True  # needed by candidates > 1 and audio prompts
+    max_total_duration: float = MAX_EXTEND_SECONDS  # seconds an extension may reach
+    owner: str = "this model"  # whose limits these are, as messages name them
 
     def narrowed(
         self,
@@ -281,6 +283,8 @@ class RequestDefaults:
         max_steps: int | None = None,
         max_candidates: int | None = None,
         max_seed: int | None = None,
+        max_total_duration: float | None = None,
+        owner: str = "this server",
     ) -> RequestDefaults:
         """The same defaults with each given limit lowered to it (never raised)."""
         return replace(
@@ -289,6 +293,10 @@ class RequestDefaults:
             max_steps=min(self.max_steps, max_steps or self.max_steps),
             max_candidates=min(self.max_candidates, max_candidates or self.max_candidates),
             max_seed=min(self.max_seed, max_seed or self.max_seed),
+            max_total_duration=min(
+                self.max_total_duration, max_total_duration or self.max_total_duration
+            ),
+            owner=owner,
         )
 
 
@@ -457,7 +465,7 @@ def _check_negatives(negative_prompt: str | Sequence[str] | None, count: int) ->
 def _generate_duration(defaults: RequestDefaults, duration: float | None) -> float:
     if duration is None:
         duration = min(DEFAULT_DURATION, defaults.max_duration)
-    return check_duration(duration, defaults.max_duration)
+    return check_duration(duration, defaults.max_duration, defaults.owner)
 
 
 def _input_duration(
@@ -476,11 +484,11 @@ def _input_duration(
         if seconds > defaults.max_duration:
             hint = "" if mode == "superres" else " or a duration to crop to"
             raise InvalidInputError(
-                f"the input audio is {seconds:.2f} s long, above the maximum of "
-                f"{defaults.max_duration:g} s; pass a shorter clip{hint}"
+                f"the input audio is {seconds:.2f} s long, above {defaults.owner}'s maximum "
+                f"of {defaults.max_duration:g} s; pass a shorter clip{hint}"
             )
     else:
-        seconds = check_duration(duration, defaults.max_duration)
+        seconds = check_duration(duration, defaults.max_duration, defaults.owner)
     samples = round(seconds * rate)
     if samples < 2:
         raise InvalidInputError("the input audio is too short (fewer than 2 samples)")
@@ -560,6 +568,5 @@ def _check_extend(
         raise InvalidInputError(
             f"total duration {total_duration:g} s must exceed the input's {input_seconds:.2f} s"
         )
-    if total_duration > MAX_EXTEND_SECONDS:
-        raise InvalidInputError("total duration is limited to one hour")
+    check_number("total_duration", total_duration, 0.0, defaults.max_total_duration)
     return {"duration": float(total_duration), "window": window, "overlap": overlap}

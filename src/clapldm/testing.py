@@ -31,12 +31,41 @@ from transformers import ClapConfig as HFClapConfig
 from clapldm.checkpoints.keys_clap import clap_to_laion, make_clap_config
 from clapldm.checkpoints.keys_unet import unet_config_to_diffusers, unet_to_original
 from clapldm.checkpoints.keys_vae import vae_to_original
-from clapldm.config import MelConfig
+from clapldm.config import HifiGanConfig, MelConfig, UNetConfig, VAEConfig
 from clapldm.models.clap import LaionClap, laion_feature_extractor
 from clapldm.models.compact_clap import CompactClap
 
 ROBERTA_SPECIAL_TOKENS = ("<s>", "<pad>", "</s>", "<unk>")  # ids 0-3, as in roberta-base
 ROBERTA_MAX_TOKENS = 512
+
+
+def tiny_configs(cond_dim: int = 16) -> tuple[MelConfig, VAEConfig, UNetConfig, HifiGanConfig]:
+    mel = MelConfig(
+        sample_rate=16000, n_fft=256, win_length=256, hop_length=64, n_mels=16, f_max=8000.0
+    )
+    vae = VAEConfig(
+        ch=8, ch_mult=(1, 2), num_res_blocks=1, z_channels=4, norm_groups=4, scale_factor=0.9
+    )
+    unet = UNetConfig(
+        in_channels=4,
+        out_channels=4,
+        model_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_levels=(1,),
+        heads=(2, 4),
+        cond_dim=cond_dim,
+        norm_groups=8,
+    )
+    vocoder = HifiGanConfig(
+        num_mels=16,
+        upsample_initial_channel=32,
+        upsample_rates=(8, 8),
+        upsample_kernel_sizes=(16, 16),
+        resblock_kernel_sizes=(3,),
+        resblock_dilations=((1, 3, 5),),
+    )
+    return mel, vae, unet, vocoder
 
 
 def bytes_to_unicode() -> dict[int, str]:
@@ -261,8 +290,6 @@ def tiny_diffusers_pipeline(folder: str | os.PathLike[str]) -> Any:
     every level (diffusers' convention), its vocoder transformers' SpeechT5HifiGan."""
     import diffusers  # optional: only the parity and fine-tuning tests build one
     import transformers
-
-    from clapldm.debug import tiny_configs
 
     folder = Path(folder)
     text_encoder = tiny_clap_text_encoder(folder / "_text", folder / "_tok", projection_dim=16)

@@ -51,9 +51,9 @@ class Gate:
     def __init__(self, pipe: Any, monkeypatch: pytest.MonkeyPatch) -> None:
         self.started = threading.Event()
         self.released = threading.Event()
-        original = pipe.generate
+        original = pipe.run  # every server job runs through AudioLDM.run
 
-        def generate(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
+        def run(*args: Any, progress: Any = None, **kwargs: Any) -> Any:
             def gated(step: int, total: int) -> None:
                 self.started.set()
                 self.released.wait(20.0)
@@ -62,7 +62,7 @@ class Gate:
 
             return original(*args, progress=gated, **kwargs)
 
-        monkeypatch.setattr(pipe, "generate", generate)
+        monkeypatch.setattr(pipe, "run", run)
 
     def release(self) -> None:
         self.released.set()

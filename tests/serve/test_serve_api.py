@@ -210,7 +210,7 @@ def test_failed_job_reports_its_error(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise InvalidInputError("the model refused this")
 
-    monkeypatch.setattr(tiny_pipe, "generate", broken)
+    monkeypatch.setattr(tiny_pipe, "run", broken)
     job = client.post("/v1/generate", json={"prompt": "x", **FAST}).json()
     status = wait_for(client, job["id"])
     assert status["state"] == "failed" and status["error"] == "the model refused this"

@@ -15,7 +15,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from clapldm.audio.io import write_audio
 from clapldm.errors import OutputError
+from clapldm.recipe import recipe_tags
 from clapldm.serve.jobs import Job, Report
 from clapldm.serve.schemas import ValidRequest
 
@@ -47,9 +49,6 @@ class AudioRunner:
         self.output_dir = output_dir
 
     def __call__(self, job: Job, report: Report) -> tuple[dict[str, Any], dict[str, Path]]:
-        from clapldm.audio.io import write_audio
-        from clapldm.recipe import recipe_tags
-
         request: ValidRequest = job.request
         report(0.0, "starting")
 
@@ -86,25 +85,7 @@ class AudioRunner:
         return result, files
 
     def _call(self, request: ValidRequest, progress: Any) -> Any:
-        pipe = self.pipe
-        if request.mode == "generate":
-            return pipe.generate(progress=progress, **request.kwargs)
-        if request.mode == "audio-prompt":
-            return pipe.generate(
-                audio_prompt=request.wave,
-                audio_prompt_sample_rate=pipe.sample_rate,
-                progress=progress,
-                **request.kwargs,
-            )
-        method = {
-            "transfer": pipe.transfer,
-            "inpaint": pipe.inpaint,
-            "superres": pipe.super_resolve,
-            "extend": pipe.extend,
-        }[request.mode]
-        return method(
-            request.wave, sample_rate=pipe.sample_rate, progress=progress, **request.kwargs
-        )
+        return self.pipe.run(request.request, request.clip, progress=progress)
 
     def _plot(self, job_id: str, audio: Any, sample_rate: int, title: str) -> Path:
         from clapldm.plot import save_spectrogram

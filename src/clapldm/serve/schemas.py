@@ -1,21 +1,24 @@
 """Request and response bodies of the REST API, and the checks run before a job is queued.
 
-Pydantic checks types (a wrong type or an unknown key is a 422); `validate` then checks
-ranges with the pipeline's own helpers (a bad value is a 400 with the pipeline's message),
-so a job is queued only when the pipeline will accept it. Field names are the pipeline's
-keyword arguments (`guidance_scale`, `negative_prompt`, `cutoff_hz`, ...).
+Pydantic checks types (a wrong type or an unknown key is a 422); `validate` then builds
+the pipeline's own `SamplingRequest` (request.py) under this server's limits (a bad value
+is a 400 with the same message the Python API and the CLI give), so a job is queued only
+when the pipeline will accept it. Field names are `SamplingRequest.create`'s keyword
+arguments (`guidance_scale`, `negative_prompt`, `cutoff_hz`, ...).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from clapldm.editing import InputClip, load_input
 from clapldm.errors import InvalidInputError
-from clapldm.request import SamplingRequest, check_number, resolve_seeds
+from clapldm.request import SamplingRequest, parse_region
 
 MAX_SEED = 2**53 - 1  # exact in JavaScript numbers, so the page shows the seed used
 MODES = ("generate", "transfer", "inpaint", "superres", "extend", "audio-prompt")
@@ -170,15 +173,21 @@ class ServerConfig(BaseModel):
 # ------------------------------------------------------------------------ validation
 @dataclass
 class ValidRequest:
-    """A request the pipeline will accept: what the runner needs, nothing else."""
+    """A request the pipeline will accept: what the runner needs, nothing else.
+
+    `mode` is the endpoint's ("audio-prompt" runs a generate request conditioned on the
+    uploaded clip); `clip` the uploaded audio at the model rate (every mode but generate)."""
 
     mode: str
-    kwargs: dict[str, Any]  # keyword arguments of the pipeline method (no audio, no progress)
-    seed: int
+    request: SamplingRequest
     format: str
     spectrogram: bool
-    wave: np.ndarray | None = None  # (samples,) float32 at the model rate, edit modes only
+    clip: InputClip | None = None
     tags: dict[str, Any] = field(default_factory=dict)  # extra recipe entries (input name)
+
+    @property
+    def seed(self) -> int:
+        return self.request.seeds[0]
 
 
 def validate(
@@ -190,199 +199,46 @@ def validate(
     native_rate: int | None = None,
     input_name: str | None = None,
 ) -> ValidRequest:
-    """Range-check `params` for `mode`; raises InvalidInputError with a one-line message."""
-    from clapldm.diffusion.samplers import check_sampler
-    from clapldm.request import (
-        check_duration,
-        check_int,
-        check_number,
-        check_prompts,
-        check_regions,
-        resolve_seeds,
-    )
+    """Check `params` for `mode` with the pipeline's own `SamplingRequest.create`, under
+    this server's limits; raises InvalidInputError with a one-line message.
 
+    `wave` (samples,) is the upload at the model rate and `native_rate` its own rate."""
     if mode not in MODES:
         raise InvalidInputError(f"unknown mode {mode!r}")
-    if isinstance(params, (ExtendParams, AudioPromptParams)):
-        return _validate_with_clip(mode, params, pipe, limits, wave, native_rate, input_name)
-    check_prompts(params.prompt, allow_empty=mode == "superres")
-    if params.negative_prompt is not None:
-        check_prompts(params.negative_prompt, allow_empty=True)
-    sampler = check_sampler(params.sampler or pipe.config.default_sampler)
-    steps = pipe.config.default_steps if params.steps is None else params.steps
-    check_int("steps", steps, 1, min(limits.max_steps, pipe.scheduler_config.num_train_timesteps))
-    guidance = (
-        pipe.config.default_guidance_scale
-        if params.guidance_scale is None
-        else params.guidance_scale
-    )
-    check_number("guidance_scale", guidance, 0.0, 100.0)
-    check_number("eta", params.eta, 0.0, 10.0)
-    check_int("candidates", params.candidates, 1, limits.max_candidates)
-    if params.candidates > 1 and not pipe.has_audio_tower():
-        raise InvalidInputError(
-            "candidates > 1 needs a CLAP with an audio tower; this model has none"
-        )
-    seed = (
-        resolve_seeds(None, 1)[0]
-        if params.seed is None
-        else check_int("seed", params.seed, 0, MAX_SEED)
-    )
-    max_duration = min(limits.max_duration, pipe.config.max_duration)
-    kwargs: dict[str, Any] = {
-        "prompt": params.prompt,
-        "steps": steps,
-        "guidance_scale": guidance,
-        "sampler": sampler,
-        "eta": params.eta,
-        "seed": seed,
-        "candidates": params.candidates,
-    }
-    if params.negative_prompt is not None:
-        kwargs["negative_prompt"] = params.negative_prompt
-    tags: dict[str, Any] = {}
-    if isinstance(params, GenerateParams):
-        duration = min(5.0, max_duration) if params.duration is None else params.duration
-        kwargs["duration"] = check_duration(duration, max_duration)
-        return ValidRequest(mode, kwargs, seed, params.format, params.spectrogram, None, tags)
-
-    if wave is None or native_rate is None:
-        raise InvalidInputError(f"{mode} needs an audio file (multipart field 'audio')")
-    if input_name:
-        tags["input"] = input_name
-    rate = pipe.sample_rate
-    requested = getattr(params, "duration", None)
-    if requested is not None:
-        length = check_duration(requested, max_duration)
-        kwargs["duration"] = length
-        wave = wave[: round(length * rate)]
-    else:
-        length = len(wave) / rate
-        if length > max_duration:
-            raise InvalidInputError(
-                f"the uploaded audio is {length:.2f} s long, above this server's {max_duration:g} s; "
-                "send a shorter clip" + ("" if mode == "superres" else " or a duration to crop to")
-            )
-    if round(length * rate) < 2 or len(wave) < 2:
-        raise InvalidInputError("the uploaded audio is too short")
-    if isinstance(params, TransferParams):
-        strength = check_number("strength", params.strength, 0.0, 1.0)
-        if strength <= 0.0:
-            raise InvalidInputError(f"strength must be in (0, 1], got {params.strength!r}")
-        kwargs["strength"] = strength
-    elif isinstance(params, InpaintParams):
-        kwargs["regions"] = check_regions(params.regions, length)
-    elif isinstance(params, SuperResParams):
-        nyquist = rate / 2
-        cutoff = check_number("cutoff_hz", params.cutoff_hz, 0.0, nyquist)
-        if not 0.0 < cutoff < nyquist:
-            raise InvalidInputError(
-                f"cutoff {cutoff:g} Hz must be between 0 and the model's Nyquist ({nyquist:g} Hz)"
-            )
-        # The uploaded file cannot hold anything above its own Nyquist: keep up to there.
-        kwargs["cutoff_hz"] = float(min(cutoff, native_rate / 2))
-    return ValidRequest(
-        mode,
-        kwargs,
-        seed,
-        params.format,
-        params.spectrogram,
-        np.ascontiguousarray(wave, dtype=np.float32),
-        tags,
-    )
-
-
-def _validate_with_clip(
-    mode: str,
-    params: ExtendParams | AudioPromptParams,
-    pipe: Any,
-    limits: Limits,
-    wave: np.ndarray | None,
-    native_rate: int | None,
-    input_name: str | None,
-) -> ValidRequest:
-    """extend and audio-prompt: the pipeline's own request check, with this server's limits."""
-    if wave is None or native_rate is None:
-        raise InvalidInputError(f"{mode} needs an audio file (multipart field 'audio')")
     defaults = pipe.request_defaults().narrowed(
         max_duration=limits.max_duration,
         max_steps=limits.max_steps,
         max_candidates=limits.max_candidates,
         max_seed=MAX_SEED,
+        max_total_duration=limits.max_extend_duration,
     )
-    seed = resolve_seeds(None, 1)[0] if params.seed is None else params.seed
-    common: dict[str, Any] = {
-        "prompt": params.prompt,
-        "negative_prompt": params.negative_prompt,
-        "seed": seed,
-        "sampler": params.sampler,
-        "steps": params.steps,
-        "guidance_scale": params.guidance_scale,
-        "eta": params.eta,
-        "candidates": params.candidates,
-    }
-    if isinstance(params, ExtendParams):
-        total = check_number(
-            "total_duration", params.total_duration, 0.0, limits.max_extend_duration
-        )
+    fields = params.model_dump(exclude={"format", "spectrogram"})
+    clip = None
+    if mode in UPLOAD_MODES:
+        if wave is None or native_rate is None:
+            raise InvalidInputError(f"{mode} needs an audio file (multipart field 'audio')")
+        rate = pipe.sample_rate
+        clip = InputClip(load_input(wave, rate, rate).wave, int(native_rate))
+    if mode == "audio-prompt":
+        request = SamplingRequest.create(defaults, mode="generate", **fields)
+    elif clip is not None:
         request = SamplingRequest.create(
             defaults,
-            mode="extend",
-            total_duration=total,
-            window=params.window,
-            overlap=params.overlap,
-            input_samples=len(wave),
-            input_rate=native_rate,
-            **common,
+            mode=mode,
+            input_samples=len(clip.wave),
+            input_rate=clip.native_rate,
+            **fields,
         )
-        settings = {
-            "total_duration": request.duration,
-            "window": request.window,
-            "overlap": request.overlap,
-        }
     else:
-        duration = min(5.0, defaults.max_duration) if params.duration is None else params.duration
-        request = SamplingRequest.create(
-            defaults,
-            mode="generate",
-            duration=duration,
-            audio_prompt_weight=params.audio_prompt_weight,
-            **common,
-        )
-        settings = {
-            "duration": request.duration,
-            "audio_prompt_weight": request.audio_prompt_weight,
-        }
-    kwargs: dict[str, Any] = {
-        "prompt": request.prompts[0],
-        "steps": request.steps,
-        "guidance_scale": request.guidance_scale,
-        "sampler": request.sampler,
-        "eta": request.eta,
-        "seed": request.seeds[0],
-        "candidates": request.candidates,
-        **settings,
-    }
-    if params.negative_prompt is not None:
-        kwargs["negative_prompt"] = params.negative_prompt
-    tags = {"audio_prompt" if mode == "audio-prompt" else "input": input_name} if input_name else {}
-    return ValidRequest(
-        mode,
-        kwargs,
-        request.seeds[0],
-        params.format,
-        params.spectrogram,
-        np.ascontiguousarray(wave, dtype=np.float32),
-        tags,
-    )
+        request = SamplingRequest.create(defaults, mode=mode, **fields)
+    tags = {}
+    if input_name:
+        tags["audio_prompt" if mode == "audio-prompt" else "input"] = input_name
+    return ValidRequest(mode, request, params.format, params.spectrogram, clip, tags)
 
 
 def parse_regions(text: str) -> list[tuple[float, float]]:
     """Form field -> regions: "1.0:2.5, 4:5" (START:END seconds) or a JSON list of pairs."""
-    import json
-
-    from clapldm.request import parse_region
-
     text = text.strip()
     if text.startswith("["):
         try:
