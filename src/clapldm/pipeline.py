@@ -15,7 +15,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,33 @@ logger = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class LoraRef:
+    """A LoRA adapter a pipeline holds: its name, resolved folder, scale and the sha256 of
+    its weights file (what a recipe records to load it again)."""
+
+    name: str
+    path: str
+    scale: float
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "path": self.path, "scale": self.scale, "sha256": self.sha256}
+
+
+MAX_LORA_SCALE = 10.0
+
+
+def check_lora_scale(scale: float) -> float:
+    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
+        raise InvalidInputError(f"LoRA scale must be a number, got {scale!r}")
+    if not -MAX_LORA_SCALE <= scale <= MAX_LORA_SCALE:
+        raise InvalidInputError(
+            f"LoRA scale must be in [{-MAX_LORA_SCALE:g}, {MAX_LORA_SCALE:g}], got {scale!r}"
+        )
+    return float(scale)
+
+
 class AudioLDM:
     """Text-to-audio and text-guided editing with a CLAP-conditioned latent diffusion model."""
 
@@ -91,6 +118,8 @@ class AudioLDM:
         self._uncond_cache: dict[str, torch.Tensor] = {}
         self.source = ""  # what the user passed to from_pretrained ("" = bundled / in memory)
         self._weights = WeightPrecision()
+        self.loras: dict[str, LoraRef] = {}  # loaded LoRA adapters (load_lora), by name
+        self.merged_loras: list[LoraRef] = []  # adapters baked into the weights (merge_lora)
         check_components(self.components())
         self.device = torch.device("cpu")
         self.to(device)
@@ -178,6 +207,76 @@ class AudioLDM:
 
     def autocast(self) -> Any:
         return self._weights.autocast(self.device.type)
+
+    # ---------------------------------------------------------------------- adapters
+    def load_lora(
+        self, adapter: str | os.PathLike[str], scale: float = 1.0, *, name: str | None = None
+    ) -> AudioLDM:
+        """Add a LoRA adapter folder (`clapldm export` of a LoRA run) at `scale`: 1 = as
+        trained, 0 = off, between = part of the learnt change. Several adapters mix, each
+        at its own scale. `name` (default: the folder's name) is how `set_lora_scale` and
+        `unload_lora` refer to it. An adapter trained on another base model is refused
+        (`ModelLoadError` naming both). Returns the pipeline."""
+        from clapldm import adapters  # peft takes seconds to import: only adapter users pay
+
+        folder = Path(adapter).expanduser().resolve()
+        scale = check_lora_scale(scale)
+        loaded = adapters.read_adapter(folder)
+        name = adapters.check_adapter_name(name or folder.name)
+        if name in self.loras:
+            raise InvalidInputError(f"an adapter named {name!r} is loaded already")
+        if self._weights.fp32_dropped:
+            raise InvalidInputError(
+                "load adapters before switching to bf16 with keep_fp32=False (the fp32 "
+                "weights they are checked against were freed)"
+            )
+        with self._weights.scoped("fp32", self._autocast_modules()):
+            adapters.attach(self.unet, loaded, name)
+        self.loras[name] = LoraRef(name, str(folder), scale, adapters.weights_sha256(folder))
+        adapters.activate(self.unet, self.lora_scales())
+        return self
+
+    def lora_scales(self) -> dict[str, float]:
+        """Name -> scale of every loaded adapter."""
+        return {name: ref.scale for name, ref in self.loras.items()}
+
+    def set_lora_scale(self, name: str, scale: float) -> AudioLDM:
+        from clapldm import adapters
+
+        if name not in self.loras:
+            raise InvalidInputError(f"no adapter named {name!r} is loaded")
+        self.loras[name] = replace(self.loras[name], scale=check_lora_scale(scale))
+        adapters.activate(self.unet, self.lora_scales())
+        return self
+
+    def unload_lora(self, name: str | None = None) -> AudioLDM:
+        """Remove adapter `name` (None: all of them); the base weights are untouched."""
+        from clapldm import adapters
+
+        if name is not None and name not in self.loras:
+            raise InvalidInputError(f"no adapter named {name!r} is loaded")
+        adapters.remove_adapter(self.unet, name)
+        self.loras = {} if name is None else {k: v for k, v in self.loras.items() if k != name}
+        if self.loras:
+            adapters.activate(self.unet, self.lora_scales())
+        return self
+
+    def merge_lora(self) -> AudioLDM:
+        """Bake the loaded adapters, at their scales, into the UNet weights (exact fp32) and
+        remove them: no per-step cost any more, and `save_pretrained` writes a plain model.
+        The weights (and so the model hash) change; `merged_loras` remembers what went in."""
+        from clapldm import adapters
+
+        if not self.loras:
+            raise InvalidInputError("no adapter is loaded; nothing to merge")
+        if self._weights.fp32_dropped:
+            raise InvalidInputError("cannot merge: this pipeline's fp32 weights were freed")
+        with self._weights.scoped("fp32", self._autocast_modules()):
+            adapters.merge_active(self.unet)
+        self.merged_loras = [*self.merged_loras, *self.loras.values()]
+        self.loras = {}
+        self.__dict__.pop("_model_hash", None)  # the weights changed: recipe.model_hash anew
+        return self
 
     # --------------------------------------------------------------------- geometry
     @property
