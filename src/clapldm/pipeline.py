@@ -90,6 +90,14 @@ def check_lora_scale(scale: float) -> float:
     return float(scale)
 
 
+def recorded_source(out: GenerationOutput, key: str, audio: Any) -> GenerationOutput:
+    """`out` with the file its audio came from (when it came from a file) in its recipe
+    settings under `key` ("input" or "audio_prompt"), for `recipe` to hash."""
+    if isinstance(audio, (str, os.PathLike)):
+        out.settings[key] = os.fspath(audio)
+    return out
+
+
 class AudioLDM:
     """Text-to-audio and text-guided editing with a CLAP-conditioned latent diffusion model."""
 
@@ -694,7 +702,8 @@ class AudioLDM:
         clip = None
         if audio_prompt is not None:
             clip = load_input(audio_prompt, audio_prompt_sample_rate, self.sample_rate)
-        return self.run(request, clip, latents=latents, progress=progress)
+        out = self.run(request, clip, latents=latents, progress=progress)
+        return recorded_source(out, "audio_prompt", audio_prompt)
 
     def transfer(
         self,
@@ -717,7 +726,7 @@ class AudioLDM:
         request = self._edit_request(
             "transfer", clip, prompt=prompt, strength=strength, duration=duration, **params
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def inpaint(
         self,
@@ -743,7 +752,7 @@ class AudioLDM:
             paste_back=paste_back,
             **params,
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def super_resolve(
         self,
@@ -762,7 +771,7 @@ class AudioLDM:
         request = self._edit_request(
             "superres", clip, prompt=prompt, cutoff_hz=cutoff_hz, paste_back=paste_back, **params
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def extend(
         self,
@@ -788,7 +797,7 @@ class AudioLDM:
             overlap=overlap,
             **params,
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def _edit_request(self, mode: str, clip: InputClip, **params: Any) -> SamplingRequest:
         return self.request(

@@ -152,7 +152,10 @@ def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None)
             "index": index,
         }
     for key in ("input", "audio_prompt"):
-        ref = _file_ref(extra.pop(key, None) or settings.get(key))
+        # the writer's entry, then the pipeline's: the first that is a readable file wins
+        refs = [_file_ref(extra.pop(key, None)), _file_ref(settings.get(key))]
+        files = [r for r in refs if isinstance(r, FileRef)]
+        ref = files[0] if files else next((r for r in refs if r is not None), None)
         if isinstance(ref, FileRef):
             data[key] = ref.to_dict()
         elif ref is not None:
