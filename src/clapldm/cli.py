@@ -34,6 +34,14 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: faster, approximate"
     )
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="ADAPTER[:SCALE]",
+        help="a LoRA adapter folder (clapldm export of a LoRA run), at SCALE (default 1); "
+        "repeat to mix several",
+    )
 
 
 def _add_sampling_args(p: argparse.ArgumentParser, *, seed_default: int | None = 0) -> None:
@@ -110,9 +118,24 @@ def _load(args: argparse.Namespace) -> Any:
     from clapldm.pipeline import AudioLDM
 
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
+    for path, scale in parse_lora_args(getattr(args, "lora", [])):
+        pipe.load_lora(path, scale=scale)  # before bf16 without fp32 copies (checked in fp32)
     if getattr(args, "precision", "fp32") != "fp32":
         pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
     return pipe
+
+
+def parse_lora_args(values: Sequence[str]) -> list[tuple[str, float]]:
+    """``["kit", "rain:0.5"]`` -> ``[("kit", 1.0), ("rain", 0.5)]``; a suffix after the last
+    ':' is a scale only when it is a number (so a path may contain ':')."""
+    parsed = []
+    for value in values:
+        path, sep, tail = value.rpartition(":")
+        try:
+            parsed.append((path, float(tail)) if sep and path else (value, 1.0))
+        except ValueError:
+            parsed.append((value, 1.0))
+    return parsed
 
 
 def _progress(args: argparse.Namespace, label: str) -> Any:
@@ -186,11 +209,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def _generate_from(args: argparse.Namespace) -> int:
     """`generate --from FILE`: rerun the call recorded in FILE's tags, write its clip."""
     from clapldm.errors import ModelLoadError
-    from clapldm.recipe import check_model, read_recipe, reproduce
+    from clapldm.recipe import check_loras, check_model, read_recipe, reproduce
 
     recipe = read_recipe(args.from_file)
     paths = [_check_output(args.output)]
     args.precision = recipe.precision
+    if not args.lora:  # the adapters the clip was made with, at their scales
+        args.lora = [use.as_arg() for use in recipe.loras]
     recorded_model = args.model is None and recipe.model_path is not None
     if recorded_model:
         args.model = recipe.model_path
@@ -204,6 +229,7 @@ def _generate_from(args: argparse.Namespace) -> int:
             "pass --model with the same model (its weights are checked)"
         ) from None
     check_model(pipe, recipe, allow_other_model=args.allow_other_model)
+    check_loras(pipe, recipe, allow_other_model=args.allow_other_model)
     out = reproduce(
         pipe, recipe, audio_prompt=args.audio_prompt, progress=_progress(args, recipe.mode)
     )
