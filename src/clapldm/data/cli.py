@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     # prefix_chars="+": every "-x"/"--x" is passed through untouched to the corpus builder.
     p = data_sub.add_parser(
         "build-corpus",
-        help="build the offline corpus (see clapldm.data.corpus)",
+        help="build the offline corpus (see clapldm.corpus.build)",
         add_help=False,
         prefix_chars="+",
     )
@@ -100,7 +100,7 @@ def cmd_shards(args: argparse.Namespace) -> int:
 
 
 def cmd_build_corpus(args: argparse.Namespace) -> int:
-    from clapldm.data.corpus import main_build_corpus
+    from clapldm.corpus.build import main_build_corpus
 
     return int(main_build_corpus(args.corpus_args) or 0)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from clapldm.data import captions as C
-from clapldm.data.sources.assets import drum_name, zero_ad_captions
-from clapldm.data.sources.games import ui_captions
+from clapldm.corpus import captions
+from clapldm.corpus.sources.assets import drum_name, zero_ad_captions
+from clapldm.corpus.sources.games import ui_captions
 
 
 @pytest.mark.parametrize(
@@ -23,7 +23,7 @@ from clapldm.data.sources.games import ui_captions
     ],
 )
 def test_split_name(name, tokens):
-    assert C.split_name(name) == tokens
+    assert captions.split_name(name) == tokens
 
 
 @pytest.mark.parametrize(
@@ -48,57 +48,66 @@ def test_split_name(name, tokens):
     ],
 )
 def test_sfx_captions_first(name, folders, first):
-    assert C.sfx_captions(name, folders)[0] == first
+    assert captions.sfx_captions(name, folders)[0] == first
 
 
 def test_sfx_captions_give_paraphrases():
-    caps = C.sfx_captions("cattle_05", ("fauna", "animal"))
+    caps = captions.sfx_captions("cattle_05", ("fauna", "animal"))
     assert len(caps) >= 3 and len(set(caps)) == len(caps)
     assert "the sound of cattle lowing" in caps
-    assert all(c == c.strip() and c for c in caps)
+    assert all(caption == caption.strip() and caption for caption in caps)
 
 
 def test_subject_hint_names_the_unit():
-    caps = C.sfx_captions("swordman_attack3", subject_hint="spearman_berserk")
+    caps = captions.sfx_captions("swordman_attack3", subject_hint="spearman_berserk")
     assert caps[0] == "a berserk spearman attacks"
 
 
 def test_item_key_ignores_take_numbers():
-    assert C.item_key("arrow_dirt_15.ogg") == C.item_key("arrow_dirt_03") == "arrow_dirt"
-    assert C.item_key("Farm1.wav") == C.item_key("Farm3.wav")
+    assert (
+        captions.item_key("arrow_dirt_15.ogg") == captions.item_key("arrow_dirt_03") == "arrow_dirt"
+    )
+    assert captions.item_key("Farm1.wav") == captions.item_key("Farm3.wav")
 
 
 def test_article():
-    assert C.article("elephant") == "an elephant"
-    assert C.article("horse") == "a horse"
-    assert C.article("cattle") == "cattle"
-    assert C.article("footsteps") == "footsteps"
+    assert captions.article("elephant") == "an elephant"
+    assert captions.article("horse") == "a horse"
+    assert captions.article("cattle") == "cattle"
+    assert captions.article("footsteps") == "footsteps"
 
 
 def test_note_names():
-    assert C.note_name(60) == "C4"
-    assert C.note_name(69) == "A4"
-    assert C.note_name(61) == "C#4"
-    assert C.note_name(36) == "C2"
-    assert C.note_name(84) == "C6"
+    assert captions.note_name(60) == "C4"
+    assert captions.note_name(69) == "A4"
+    assert captions.note_name(61) == "C#4"
+    assert captions.note_name(36) == "C2"
+    assert captions.note_name(84) == "C6"
 
 
 def test_midi_captions():
-    assert C.midi_note_captions("piano", 60, 110)[0] == "a piano plays C4, loud"
-    assert "a soft violin note, A3" in C.midi_note_captions("violin", 57, 40)
-    assert C.drum_pattern_captions("rock", 120, "standard")[0] == "a drum kit plays a rock beat at 120 bpm"
-    assert "a drum machine" in C.drum_pattern_captions("house", 124, "TR-808")[0]
-    assert C.midi_phrase_captions("flute", "rising scale", "D major", 96, 80)[0] == \
-        "a flute plays a D major rising scale at 96 bpm"
-    assert C.drum_hit_captions("snare drum", 118, "standard")[0] == "a loud snare drum hit"
+    assert captions.midi_note_captions("piano", 60, 110)[0] == "a piano plays C4, loud"
+    assert "a soft violin note, A3" in captions.midi_note_captions("violin", 57, 40)
+    assert (
+        captions.drum_pattern_captions("rock", 120, "standard")[0]
+        == "a drum kit plays a rock beat at 120 bpm"
+    )
+    assert "a drum machine" in captions.drum_pattern_captions("house", 124, "TR-808")[0]
+    assert (
+        captions.midi_phrase_captions("flute", "rising scale", "D major", 96, 80)[0]
+        == "a flute plays a D major rising scale at 96 bpm"
+    )
+    assert captions.drum_hit_captions("snare drum", 118, "standard")[0] == "a loud snare drum hit"
 
 
 def test_speech_captions():
-    caps = C.speech_captions("hello there", "female")
+    caps = captions.speech_captions("hello there", "female")
     assert caps[0] == "a woman says 'hello there'"
-    assert C.speech_captions("bonjour", "male", "French")[0] == "a man says 'bonjour' in French"
-    assert "a man speaking French" in C.speech_captions("bonjour", "male", "French")
-    assert C.speech_captions("hi", "male", style="Scottish")[0] == "a Scottish man says 'hi'"
+    assert (
+        captions.speech_captions("bonjour", "male", "French")[0] == "a man says 'bonjour' in French"
+    )
+    assert "a man speaking French" in captions.speech_captions("bonjour", "male", "French")
+    assert captions.speech_captions("hi", "male", style="Scottish")[0] == "a Scottish man says 'hi'"
 
 
 def test_drum_names():
@@ -112,6 +121,9 @@ def test_ui_and_0ad_captions():
     assert ui_captions("phone-incoming-call.oga")[0] == "a phone ringing"
     assert ui_captions("dialog-error.oga")[0] == "an error alert tone"
     caps, meta, seg = zero_ad_captions(("audio", "voice", "latin", "civ", "civ_male_attack_1.ogg"))
-    assert caps[0] == "a man acknowledges an order to attack, speaking Latin" and meta["language"] == "Latin"
+    assert (
+        caps[0] == "a man acknowledges an order to attack, speaking Latin"
+        and meta["language"] == "Latin"
+    )
     caps, _, seg = zero_ad_captions(("audio", "ambient", "water", "river_fast_21.ogg"))
     assert caps[0] == "a fast river" and seg

@@ -66,9 +66,10 @@ class Source:
 
 
 def safe_key(rel: str) -> str:
-    """A relative output stem made of safe characters ("Gimme A Hand 1.0/Kick.wav" -> "Gimme_A_Hand_1.0/Kick")."""
+    """A relative output stem made of safe characters
+    ("Gimme A Hand 1.0/Kick.wav" -> "Gimme_A_Hand_1.0/Kick")."""
     rel = re.sub(r"\.(ogg|oga|wav|flac|aiff?|opus|mp3)$", "", rel, flags=re.I)
-    parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", p).strip("._") or "x" for p in Path(rel).parts]
+    parts = [re.sub(r"[^A-Za-z0-9._-]+", "_", part).strip("._") or "x" for part in Path(rel).parts]
     return "/".join(parts)
 
 
@@ -76,16 +77,17 @@ def find_audio(root: Path, exclude: tuple[str, ...] = ("music",)) -> list[Path]:
     """All audio files under ``root``, sorted, skipping folders whose name is in ``exclude``."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d.lower() not in exclude)
-        for f in sorted(filenames):
-            if f.lower().endswith(AUDIO_EXTS):
-                out.append(Path(dirpath) / f)
+        dirnames[:] = sorted(dirname for dirname in dirnames if dirname.lower() not in exclude)
+        for filename in sorted(filenames):
+            if filename.lower().endswith(AUDIO_EXTS):
+                out.append(Path(dirpath) / filename)
     return out
 
 
 # --------------------------------------------------------------------------- Debian packages
 def fetch_deb(package: str, cache_dir: Path, log: Callable[[str], None] = print) -> Path:
-    """Download ``package``'s .deb into ``cache_dir`` with ``apt-get download`` (reused if present)."""
+    """Download ``package``'s .deb into ``cache_dir`` with ``apt-get download`` (reused if
+    present)."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     have = sorted(cache_dir.glob(f"{package}_*.deb"))
     if have:
@@ -93,7 +95,9 @@ def fetch_deb(package: str, cache_dir: Path, log: Callable[[str], None] = print)
     if shutil.which("apt-get") is None:
         raise DataError(f"apt-get is not available to download {package}")
     log(f"  downloading {package} ...")
-    proc = subprocess.run(["apt-get", "download", "-q", package], cwd=cache_dir, capture_output=True, text=True)
+    proc = subprocess.run(
+        ["apt-get", "download", "-q", package], cwd=cache_dir, capture_output=True, text=True
+    )
     have = sorted(cache_dir.glob(f"{package}_*.deb"))
     if proc.returncode != 0 or not have:
         raise DataError(f"apt-get download {package} failed: {proc.stderr.strip()[-400:]}")
@@ -133,18 +137,21 @@ class Copyright:
             if not files or not lic:
                 continue
             globs = files.group(1).split()
-            if any(g.startswith("debian/") for g in globs):
+            if any(glob.startswith("debian/") for glob in globs):
                 continue
-            globs = [re.sub(r"\.h2drumkit$", "*", g) for g in globs]
+            globs = [re.sub(r"\.h2drumkit$", "*", glob) for glob in globs]
             self.stanzas.append((globs, lic.group(1).strip()))
 
     def license_for(self, rel_path: str) -> str:
         rel = rel_path.replace(os.sep, "/")
         found, best = None, -1
         for globs, lic in self.stanzas:
-            for g in globs:
-                if g == "*" or any(fnmatch.fnmatch(rel, "*/" + t) or rel == t for t in _suffixes(g)):
-                    score = len(g.replace("*", ""))  # upstream and installed paths differ: most specific wins
+            for glob in globs:
+                if glob == "*" or any(
+                    fnmatch.fnmatch(rel, "*/" + tail) or rel == tail for tail in _suffixes(glob)
+                ):
+                    # upstream and installed paths differ: the most specific glob wins
+                    score = len(glob.replace("*", ""))
                     if score >= best:
                         found, best = lic, score
         return found or self.default
@@ -154,8 +161,12 @@ def _suffixes(glob: str) -> list[str]:
     """The glob and its tails of at least two components: upstream "share/game/Data/Sounds/*"
     also matches the installed "usr/share/games/game/Data/Sounds/x.ogg"."""
     parts = glob.split("/")
-    tails = ["/".join(parts[i:]) for i in range(len(parts))]
-    return [t for i, t in enumerate(tails) if i == 0 or sum("*" not in p for p in parts[i:]) >= 2]
+    tails = ["/".join(parts[index:]) for index in range(len(parts))]
+    return [
+        tail
+        for index, tail in enumerate(tails)
+        if index == 0 or sum("*" not in part for part in parts[index:]) >= 2
+    ]
 
 
 def copyright_for(root: Path, package: str, default: str) -> Copyright:

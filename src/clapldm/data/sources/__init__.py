@@ -1,5 +1,0 @@
-"""Corpus sources: Debian sound packages and synthetic renders.
-
-The source table lives in :mod:`clapldm.data.sources.registry` (imported lazily so that the
-word tables in :mod:`clapldm.data.sources.words` can be used by the caption writer alone).
-"""
