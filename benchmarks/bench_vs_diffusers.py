@@ -526,6 +526,8 @@ def original_default(job: Job, repeats: int) -> dict[str, Any]:
             "estimate_s": ORIGINAL_STEPS * step + ORIGINAL_CANDIDATES * one_clip,
             "unet_step_batch6_s": step,
             "decode_and_vocoder_s": one_clip,
+            "unet_step_batch6_runs_s": steps[side],
+            "decode_and_vocoder_runs_s": clip[side],
         }
     print(
         f"\n{'':2}the original package's default (DDIM {ORIGINAL_STEPS}, eta 1, "
