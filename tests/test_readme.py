@@ -27,10 +27,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-import clapldm.checkpoints
 from clapldm.checkpoints import BUNDLED
 from clapldm.cli import main
 from clapldm.data.shards import PREENCODED_META
+from clapldm.pipeline import AudioLDM
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -191,18 +191,18 @@ def run_command(command: Command, cwd: Path) -> None:
 @pytest.fixture()
 def shared_bundled_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Load each model once for the whole README run (loading is most of a command's time)."""
-    loaded: dict[tuple[str, str], Any] = {}
-    load = clapldm.checkpoints.load_pipeline
+    loaded: dict[tuple[str, str], AudioLDM] = {}
+    load = AudioLDM.from_pretrained
 
-    def cached(model: Any = None, device: str = "cpu", **kwargs: Any) -> Any:
-        key = (str(Path(model).resolve()) if model else "", str(device))
+    def cached(cls: type, model: Any = None, device: str = "cpu", **kwargs: Any) -> AudioLDM:
         if kwargs:
             return load(model, device=device, **kwargs)
+        key = (str(Path(model).resolve()) if model else "", str(device))
         if key not in loaded:
             loaded[key] = load(model, device=device)
         return loaded[key]
 
-    monkeypatch.setattr(clapldm.checkpoints, "load_pipeline", cached)
+    monkeypatch.setattr(AudioLDM, "from_pretrained", classmethod(cached))
 
 
 def test_every_readme_command_is_run_or_excluded() -> None:

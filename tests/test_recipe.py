@@ -143,6 +143,38 @@ def test_batch_item_recipe(tiny_model_dir: Path, tmp_path: Path) -> None:
     reproduces(clip)  # by rerunning the batch and keeping item 1
 
 
+def test_prompts_file_batch_item_recipe(tiny_model_dir: Path, tmp_path: Path) -> None:
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog\nrain on a roof\na bell\n", encoding="utf-8")
+    argv = ["generate", "--prompts", str(prompts), "--batch-size", "3", "--seed", "5"]
+    outs = tmp_path / "outs"
+    assert main([*argv, "--model", str(tiny_model_dir), *FAST, "-o", str(outs)]) == 0
+    (clip,) = outs.glob("001_*.wav")
+    recipe = read_recipe(clip)
+    assert recipe.index == 1 and recipe.seeds == (5, 6, 7) and len(recipe.prompts) == 3
+    reproduces(clip)
+
+
+def test_api_outputs_record_the_files_they_read(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """A writer that knows only a file's name (the --prompts runner, the server) still
+    records the path and hash the pipeline read it from."""
+    from clapldm import AudioLDM
+
+    pipe = AudioLDM.from_pretrained(tiny_model_dir)
+    source = write_clip(tmp_path / "street.wav")
+    outputs = {
+        "inpaint": pipe.inpaint(source, "a horn", regions=[(0.1, 0.2)], steps=2, seed=1),
+        "generate": pipe.generate(audio_prompt=str(source), duration=0.3, steps=2, seed=1),
+    }
+    for mode, out in outputs.items():
+        key = "input" if mode == "inpaint" else "audio_prompt"
+        clip = tmp_path / f"{mode}.flac"
+        tags = recipe_tags(pipe, out, 0, {key: "street.wav"})
+        write_audio(clip, out.audio[0], out.sample_rate, tags=tags)
+        assert read_file_recipe(clip)[key]["path"] == str(source.resolve())
+        reproduces(clip)
+
+
 def test_preset_with_eta_recipe(tiny_model_dir: Path, tmp_path: Path) -> None:
     clip = tmp_path / "preset.wav"
     argv = ["generate", "steps", "--preset", "audioldm", "--model", str(tiny_model_dir), *FAST]

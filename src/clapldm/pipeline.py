@@ -53,6 +53,7 @@ from clapldm.request import (
     GenerationOutput,
     RequestDefaults,
     SamplingRequest,
+    candidate_seed,
     check_device,
 )
 from clapldm.version import __version__
@@ -87,6 +88,14 @@ def check_lora_scale(scale: float) -> float:
             f"LoRA scale must be in [{-MAX_LORA_SCALE:g}, {MAX_LORA_SCALE:g}], got {scale!r}"
         )
     return float(scale)
+
+
+def recorded_source(out: GenerationOutput, key: str, audio: Any) -> GenerationOutput:
+    """`out` with the file its audio came from (when it came from a file) in its recipe
+    settings under `key` ("input" or "audio_prompt"), for `recipe` to hash."""
+    if isinstance(audio, (str, os.PathLike)):
+        out.settings[key] = os.fspath(audio)
+    return out
 
 
 class AudioLDM:
@@ -484,16 +493,22 @@ class AudioLDM:
         step's noise level and, with `request.paste_back`, after the last step; `paste`
         puts input samples back into the decoded audio. `latents` (len(prompts), C, T',
         F') replace the start noise (then candidates must be 1). `settings` are added to
-        the recipe. Prompt i's generator draws the start noise of its candidates in turn,
-        so candidates=1 equals the first of candidates=n.
+        the recipe. Candidate k of prompt i has its own CPU generator, seeded with
+        `candidate_seed(seeds[i], k)` (seeds[i] itself for k = 0); it draws that clip's start
+        noise and every later noise (eta > 0, the noised known region), so candidates=1 gets
+        the same noise as the first of candidates=n, for every sampler and eta (its audio
+        agrees to float rounding: the UNet runs the candidates as one batch).
         """
         per_prompt = request.candidates
         index = [i for i in range(len(request.prompts)) for _ in range(per_prompt)]
         num_samples = round(request.duration * self.sample_rate)
         with self._weights.scoped(request.precision, self._autocast_modules()):
-            generators = [torch.Generator("cpu").manual_seed(s) for s in request.seeds]
-            item_generators = [generators[i] for i in index]
-            noise = self._start_noise(generators, per_prompt, num_samples, latents)
+            item_generators = [
+                torch.Generator("cpu").manual_seed(candidate_seed(seed, k))
+                for seed in request.seeds
+                for k in range(per_prompt)
+            ]
+            noise = self._start_noise(item_generators, per_prompt, num_samples, latents)
             x, timesteps = self._start_point(request, noise, init_latent)
             known = None
             if init_latent is not None and mask is not None:
@@ -526,12 +541,11 @@ class AudioLDM:
         num_samples: int,
         latents: torch.Tensor | None,
     ) -> torch.Tensor:
-        """(len(generators) * per_prompt, C, T', F'): candidate k of prompt i is the
-        (k+1)-th draw of generator i. Given `latents` replace them (after the draws, so the
-        generators' later noise is the same either way)."""
+        """(len(generators), C, T', F'): each clip's start noise, the first draw of its own
+        generator. Given `latents` (one per prompt, with per_prompt 1) replace it (after the
+        draws, so the generators' later noise is the same either way)."""
         shape = self.latent_shape(num_samples)
-        drawn = [torch.randn(shape, generator=g) for g in generators for _ in range(per_prompt)]
-        noise = torch.stack(drawn).to(self.device)
+        noise = torch.stack([torch.randn(shape, generator=g) for g in generators]).to(self.device)
         if latents is None:
             return noise
         if per_prompt != 1:
@@ -602,6 +616,7 @@ class AudioLDM:
                 "mode": request.mode,
                 "model": self.name,
                 **request.settings(),
+                "precision": request.precision or self.precision,
                 "clapldm_version": __version__,
                 **settings,
             },
@@ -629,7 +644,9 @@ class AudioLDM:
             if (clip is None) != (request.audio_prompt_weight is None):
                 raise InvalidInputError("audio_prompt_weight goes with an audio prompt")
             cond = self.condition(request, clip)
-            return self.sample(request, cond, latents=latents, progress=progress)
+            weight = request.audio_prompt_weight
+            settings = {} if weight is None else {"audio_prompt_weight": weight}
+            return self.sample(request, cond, latents=latents, progress=progress, settings=settings)
         if clip is None:
             raise InvalidInputError(f"{request.mode} needs an input clip")
         if latents is not None:
@@ -662,8 +679,9 @@ class AudioLDM:
         """Generate audio from text (and/or an audio prompt).
 
         Returns `audio` (B, round(duration * sample_rate)). `seed` gives prompt i the seed
-        seed+i; its CPU generator draws the start noise of each of `candidates` clips in
-        turn, so candidates=1 equals the first of candidates=n. `latents` (B, C, T', F')
+        seed+i; each of its `candidates` clips draws all its noise from its own generator
+        (see `sample`), so candidates=1 gets the same noise as the first of candidates=n
+        for every sampler and eta (equal to float rounding). `latents` (B, C, T', F')
         replaces the start noise (then candidates must be 1). `audio_prompt` conditions on
         a clip's CLAP audio embedding, mixed with the text one by `audio_prompt_weight`.
         """
@@ -684,7 +702,8 @@ class AudioLDM:
         clip = None
         if audio_prompt is not None:
             clip = load_input(audio_prompt, audio_prompt_sample_rate, self.sample_rate)
-        return self.run(request, clip, latents=latents, progress=progress)
+        out = self.run(request, clip, latents=latents, progress=progress)
+        return recorded_source(out, "audio_prompt", audio_prompt)
 
     def transfer(
         self,
@@ -707,7 +726,7 @@ class AudioLDM:
         request = self._edit_request(
             "transfer", clip, prompt=prompt, strength=strength, duration=duration, **params
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def inpaint(
         self,
@@ -733,7 +752,7 @@ class AudioLDM:
             paste_back=paste_back,
             **params,
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def super_resolve(
         self,
@@ -752,7 +771,7 @@ class AudioLDM:
         request = self._edit_request(
             "superres", clip, prompt=prompt, cutoff_hz=cutoff_hz, paste_back=paste_back, **params
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def extend(
         self,
@@ -778,7 +797,7 @@ class AudioLDM:
             overlap=overlap,
             **params,
         )
-        return self.run(request, clip, progress=progress)
+        return recorded_source(self.run(request, clip, progress=progress), "input", audio)
 
     def _edit_request(self, mode: str, clip: InputClip, **params: Any) -> SamplingRequest:
         return self.request(

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from clapldm.audio.io import read_tags
+from clapldm.editing import load_input
 from clapldm.errors import InvalidInputError
+from clapldm.request import EDIT_MODES
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,6 @@ BUNDLED_PREFIX = "bundled:"  # model_path of the bundled model: "bundled:<name>"
 # libsndfile keeps at most 2,045 characters of a WAV INFO comment and drops longer ones
 # silently (measured: `python -m pytest tests/test_recipe.py -k wav_limit`).
 WAV_COMMENT_LIMIT = 2045
-EDIT_MODES = ("transfer", "inpaint", "superres", "extend")
 MODE_SETTINGS = {
     "generate": ("audio_prompt_weight",),
     "transfer": ("strength",),
@@ -145,7 +146,7 @@ def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None)
         "prompt": out.prompts[index],
         "seed": out.seeds[index] if index < len(out.seeds) else out.seeds[0],
         "negative_prompt": negatives[index] if index < len(negatives) else negatives[0],
-        "precision": getattr(pipe, "precision", "fp32"),
+        "precision": settings.get("precision") or getattr(pipe, "precision", "fp32"),
         "model_hash": model_hash(pipe),
         "model_path": model_reference(pipe),
         "sample_rate": out.sample_rate,
@@ -161,7 +162,10 @@ def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None)
             "index": index,
         }
     for key in ("input", "audio_prompt"):
-        ref = _file_ref(extra.pop(key, None) or settings.get(key))
+        # the writer's entry, then the pipeline's: the first that is a readable file wins
+        refs = [_file_ref(extra.pop(key, None)), _file_ref(settings.get(key))]
+        files = [r for r in refs if isinstance(r, FileRef)]
+        ref = files[0] if files else next((r for r in refs if r is not None), None)
         if isinstance(ref, FileRef):
             data[key] = ref.to_dict()
         elif ref is not None:
@@ -352,54 +356,32 @@ def reproduce(
     audio_prompt: str | os.PathLike[str] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Any:
-    """Run the call a recipe records (the whole batch when it was one) and return its
-    GenerationOutput; the clip is `out.audio[recipe.index]`. Checks the audio files first
-    (`audio_prompt` may name where the recorded audio prompt is now; its hash must match)."""
-    if pipe.precision != recipe.precision:
-        pipe.set_precision(recipe.precision)
-    common: dict[str, Any] = {
-        "steps": recipe.steps,
-        "guidance_scale": recipe.guidance_scale,
-        "sampler": recipe.sampler,
-        "eta": recipe.eta,
-        "negative_prompt": list(recipe.negative_prompts),
-    }
-    prompts: str | list[str] = list(recipe.prompts)
-    settings = recipe.mode_settings
-    if recipe.mode == "generate":
-        prompt_audio = None
-        if recipe.audio_prompt is not None:
-            prompt_audio = recipe.audio_prompt.check("audio prompt", audio_prompt)
-        weight = {k: v for k, v in settings.items() if k == "audio_prompt_weight" and prompt_audio}
-        return pipe.generate(
-            prompts,
-            duration=recipe.duration,
-            seed=list(recipe.seeds),
-            candidates=recipe.candidates,
-            audio_prompt=prompt_audio,
-            progress=progress,
-            **weight,
-            **common,
-        )
-    assert recipe.input is not None  # _parse requires it for edit modes
-    source = recipe.input.check("input clip")
-    if recipe.mode == "extend":
-        return pipe.extend(
-            source,
-            prompts[0],
-            total_duration=settings["total_duration"],
-            window=settings.get("window"),
-            overlap=settings.get("overlap"),
-            seed=recipe.seeds[0],
-            **{**common, "negative_prompt": recipe.negative_prompts[0]},
-        )
-    common.update(seed=list(recipe.seeds), candidates=recipe.candidates, progress=progress)
-    if recipe.mode == "transfer":
-        return pipe.transfer(
-            source, prompts, strength=settings["strength"], duration=recipe.duration, **common
-        )
-    if recipe.mode == "inpaint":
-        return pipe.inpaint(
-            source, prompts, regions=settings["regions"], duration=recipe.duration, **common
-        )
-    return pipe.super_resolve(source, prompts, cutoff_hz=settings["cutoff_hz"], **common)
+    """Run the call a recipe records (the whole batch when it was one) as one
+    `SamplingRequest` through `pipe.run`; the clip is `out.audio[recipe.index]`. Checks the
+    audio files first (`audio_prompt` may name where the recorded audio prompt is now;
+    its hash must match)."""
+    settings = dict(recipe.mode_settings)
+    clip = None
+    if recipe.input is not None:  # every edit mode has one (`_parse` checks)
+        clip = load_input(recipe.input.check("input clip"), None, pipe.sample_rate)
+        settings.update(input_samples=len(clip.wave), input_rate=clip.native_rate)
+    elif recipe.audio_prompt is not None:
+        where = recipe.audio_prompt.check("audio prompt", audio_prompt)
+        clip = load_input(where, None, pipe.sample_rate)
+        settings.setdefault("audio_prompt_weight", 1.0)  # recipes before it was recorded
+    if recipe.mode != "extend":
+        settings["duration"] = recipe.duration
+    request = pipe.request(
+        mode=recipe.mode,
+        prompt=list(recipe.prompts),
+        negative_prompt=list(recipe.negative_prompts),
+        seed=list(recipe.seeds) if recipe.mode != "extend" else recipe.seeds[0],
+        sampler=recipe.sampler,
+        steps=recipe.steps,
+        guidance_scale=recipe.guidance_scale,
+        eta=recipe.eta,
+        candidates=recipe.candidates,
+        precision=recipe.precision,
+        **settings,
+    )
+    return pipe.run(request, clip, progress=progress)

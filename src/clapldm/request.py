@@ -161,6 +161,16 @@ def resolve_seeds(
     return [check_int("seed", s, 0, max_seed) for s in seeds]
 
 
+def candidate_seed(seed: int, candidate: int) -> int:
+    """The seed of candidate k of a prompt seeded `seed`: `seed` itself for k = 0 (so one
+    candidate draws what it always drew), else 63 bits hashed from (seed, k) by numpy's
+    SeedSequence, far from the seed+i of a batch's other prompts."""
+    if candidate == 0:
+        return seed
+    high, low = np.random.SeedSequence([seed, candidate]).generate_state(2, dtype=np.uint32)
+    return (int(high) & 0x7FFFFFFF) << 32 | int(low)
+
+
 def parse_region(text: str) -> tuple[float, float]:
     """ "2.0:3.5" -> (2.0, 3.5) seconds."""
     parts = str(text).split(":")

@@ -10,6 +10,7 @@ import torch
 
 from clapldm import AudioLDM
 from clapldm.errors import InvalidInputError, ModelLoadError
+from clapldm.request import candidate_seed
 
 
 def test_exact_length_for_any_duration(tiny_pipe: AudioLDM) -> None:
@@ -58,6 +59,38 @@ def test_candidates_keep_the_best_clap_score(tiny_pipe: AudioLDM) -> None:
     assert best.audio.shape == single.audio.shape
     assert best.scores[0] >= single.scores[0] - 1e-6  # the first candidate is `single`
     assert -1.0 <= best.scores[0] <= 1.0
+
+
+@pytest.mark.parametrize("sampler, eta", [("ddim", 1.0), ("ddim", 0.0), ("dpmpp-2m", 0.0)])
+def test_one_candidate_is_the_first_of_n(
+    tiny_pipe: AudioLDM, monkeypatch: pytest.MonkeyPatch, sampler: str, eta: float
+) -> None:
+    """Each candidate draws all its noise from its own generator, so candidates=1 is the
+    first of candidates=n for every sampler and eta (with one shared generator, eta > 0
+    interleaved the candidates' step noise)."""
+    params = {"duration": 0.3, "steps": 3, "seed": 4, "sampler": sampler, "eta": eta}
+    single = tiny_pipe.generate("wind", **params)
+
+    def rank(order: int) -> None:  # make CLAP's re-ranking keep the first (or last) candidate
+        monkeypatch.setattr(
+            tiny_pipe, "_scores", lambda audio, cond: -order * np.arange(len(audio), dtype=float)
+        )
+
+    rank(1)
+    first = tiny_pipe.generate("wind", candidates=3, **params)
+    # the same noise; the UNet runs the 3 candidates as one batch, which rounds differently
+    np.testing.assert_allclose(first.audio, single.audio, atol=1e-6, rtol=0)
+    rank(-1)
+    last = tiny_pipe.generate("wind", candidates=3, **params)
+    assert not np.allclose(last.audio, single.audio, atol=1e-3)
+
+
+def test_candidate_seeds() -> None:
+    assert candidate_seed(12, 0) == 12  # one candidate draws what it always drew
+    seeds = {candidate_seed(s, k) for s in range(50) for k in range(1, 4)}
+    assert len(seeds) == 150 and not seeds & set(range(1000))
+    assert all(0 <= s < 2**63 for s in seeds)
+    assert candidate_seed(2**63 - 1, 3) == candidate_seed(2**63 - 1, 3)
 
 
 def test_negative_prompt_changes_output(tiny_pipe: AudioLDM) -> None:
