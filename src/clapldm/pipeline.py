@@ -242,7 +242,7 @@ class AudioLDM:
         with self._weights.scoped("fp32", self._autocast_modules()):
             adapters.attach(self.unet, loaded, name)
         self.loras[name] = LoraRef(name, str(folder), scale, adapters.weights_sha256(folder))
-        adapters.activate(self.unet, self.lora_scales())
+        self._activate_loras()
         return self
 
     def lora_scales(self) -> dict[str, float]:
@@ -250,13 +250,26 @@ class AudioLDM:
         return {name: ref.scale for name, ref in self.loras.items()}
 
     def set_lora_scale(self, name: str, scale: float) -> AudioLDM:
+        return self.set_lora_scales({**self.lora_scales(), name: scale})
+
+    def set_lora_scales(self, scales: Mapping[str, float]) -> AudioLDM:
+        """Set every loaded adapter's scale at once: those not in `scales` go to 0 (off)."""
+        for name in scales:
+            if name not in self.loras:
+                raise InvalidInputError(f"no adapter named {name!r} is loaded")
+        checked = {name: check_lora_scale(scale) for name, scale in scales.items()}
+        self.loras = {
+            name: replace(ref, scale=checked.get(name, 0.0)) for name, ref in self.loras.items()
+        }
+        self._activate_loras()
+        return self
+
+    def _activate_loras(self) -> None:
+        """Adapters at scale 0 are switched off (not run at all), the rest run at theirs."""
         from clapldm import adapters
 
-        if name not in self.loras:
-            raise InvalidInputError(f"no adapter named {name!r} is loaded")
-        self.loras[name] = replace(self.loras[name], scale=check_lora_scale(scale))
-        adapters.activate(self.unet, self.lora_scales())
-        return self
+        active = {name: scale for name, scale in self.lora_scales().items() if scale != 0.0}
+        adapters.activate(self.unet, active)
 
     def unload_lora(self, name: str | None = None) -> AudioLDM:
         """Remove adapter `name` (None: all of them); the base weights are untouched."""
@@ -267,7 +280,7 @@ class AudioLDM:
         adapters.remove_adapter(self.unet, name)
         self.loras = {} if name is None else {k: v for k, v in self.loras.items() if k != name}
         if self.loras:
-            adapters.activate(self.unet, self.lora_scales())
+            self._activate_loras()
         return self
 
     def merge_lora(self) -> AudioLDM:
@@ -282,7 +295,7 @@ class AudioLDM:
             raise InvalidInputError("cannot merge: this pipeline's fp32 weights were freed")
         with self._weights.scoped("fp32", self._autocast_modules()):
             adapters.merge_active(self.unet)
-        self.merged_loras = [*self.merged_loras, *self.loras.values()]
+        self.merged_loras = [*self.merged_loras, *(r for r in self.loras.values() if r.scale)]
         self.loras = {}
         self.__dict__.pop("_model_hash", None)  # the weights changed: recipe.model_hash anew
         return self

@@ -151,9 +151,9 @@ def recipe(pipe: Any, out: Any, index: int, extra: dict[str, Any] | None = None)
         "model_path": model_reference(pipe),
         "sample_rate": out.sample_rate,
     }
-    loras = getattr(pipe, "loras", None)
-    if loras:
-        data["loras"] = [ref.to_dict() for ref in loras.values()]
+    loras = [ref.to_dict() for ref in getattr(pipe, "loras", {}).values() if ref.scale != 0]
+    if loras:  # the adapters that shaped the clip (scale 0 = switched off)
+        data["loras"] = loras
     if len(out.prompts) > 1:
         data["batch"] = {
             "prompts": list(out.prompts),
@@ -251,7 +251,9 @@ def check_loras(pipe: Any, recipe: Recipe, *, allow_other_model: bool = False) -
     """Refuse (or, allowed, warn about) adapters that differ from the recipe's: other
     folders, scales or weights."""
     loaded = [
-        LoraUse(ref.path, ref.scale, ref.sha256) for ref in getattr(pipe, "loras", {}).values()
+        LoraUse(ref.path, ref.scale, ref.sha256)
+        for ref in getattr(pipe, "loras", {}).values()
+        if ref.scale != 0
     ]
     if loaded == list(recipe.loras):
         return

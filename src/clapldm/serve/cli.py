@@ -57,6 +57,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)"
     )
+    p.add_argument(
+        "--lora-dir",
+        default=None,
+        metavar="DIR",
+        help="folder of LoRA adapter folders: requests may name these (by folder name) in "
+        "'loras', never a path",
+    )
     p.set_defaults(func=cmd_serve)
 
 
@@ -107,8 +114,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     pipe = AudioLDM.from_pretrained(args.model, device=args.device)
-    if args.precision != "fp32":
-        pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
     app = create_app(
         pipe,
         args.output_dir,
@@ -119,7 +124,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         max_candidates=args.max_candidates,
         max_upload_bytes=int(args.max_upload_mb * 2**20),
         job_ttl_seconds=args.job_ttl * 60.0,
+        lora_dir=args.lora_dir,
     )
+    if args.precision != "fp32":  # after the adapters: they load against the fp32 weights
+        pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
     verbose = bool(getattr(args, "verbose", False))
     # uvicorn's own "running on http://..." line at info; per-request lines only with -v.
     uvicorn.run(

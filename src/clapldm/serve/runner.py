@@ -7,6 +7,7 @@ recipe tags as the CLI's outputs. A cancelled job leaves no file behind.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -47,6 +48,9 @@ class AudioRunner:
     def __init__(self, pipe: Any, output_dir: Path) -> None:
         self.pipe = pipe
         self.output_dir = output_dir
+        # With LoRA adapters the pipeline's active set is per job: one job at a time sets
+        # it, samples and takes its recipe.
+        self._adapter_lock = threading.Lock()
 
     def __call__(self, job: Job, report: Report) -> tuple[dict[str, Any], dict[str, Path]]:
         request: ValidRequest = job.request
@@ -56,12 +60,11 @@ class AudioRunner:
             fraction = _SAMPLING_START + (_SAMPLING_END - _SAMPLING_START) * step / max(total, 1)
             report(fraction, "sampling")
 
-        out = self._call(request, progress)
+        out, tags = self._call(request, progress)
         report(_SAMPLING_END, "writing")
         files: dict[str, Path] = {}
         try:
             audio_path = output_path(self.output_dir, f"{job.id}.{request.format}")
-            tags = recipe_tags(self.pipe, out, 0, request.tags or None)
             write_audio(audio_path, out.audio[0], out.sample_rate, tags=tags)
             files["audio"] = audio_path
             if request.spectrogram:
@@ -84,8 +87,15 @@ class AudioRunner:
         }
         return result, files
 
-    def _call(self, request: ValidRequest, progress: Any) -> Any:
-        return self.pipe.run(request.request, request.clip, progress=progress)
+    def _call(self, request: ValidRequest, progress: Any) -> tuple[Any, dict[str, str]]:
+        """The pipeline's output and its recipe tags (taken while the job's adapters are
+        the active ones)."""
+        pipe = self.pipe
+        with self._adapter_lock if pipe.loras else contextlib.nullcontext():
+            if pipe.loras:
+                pipe.set_lora_scales(request.loras)
+            out = pipe.run(request.request, request.clip, progress=progress)
+            return out, recipe_tags(pipe, out, 0, request.tags or None)
 
     def _plot(self, job_id: str, audio: Any, sample_rate: int, title: str) -> Path:
         from clapldm.plot import save_spectrogram

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clapldm.editing import InputClip, load_input
 from clapldm.errors import InvalidInputError
+from clapldm.pipeline import check_lora_scale
 from clapldm.request import SamplingRequest, parse_region
 
 MAX_SEED = 2**53 - 1  # exact in JavaScript numbers, so the page shows the seed used
@@ -36,6 +37,7 @@ class Limits:
     max_json_bytes: int = 1024 * 1024
     max_input_seconds: float = 600.0  # an upload may be longer than max_duration if cropped
     max_extend_duration: float = 60.0  # the longest result `extend` may build, seconds
+    loras: tuple[str, ...] = ()  # adapter names from `serve --lora-dir` (requests name these)
 
 
 class SamplingParams(BaseModel):
@@ -55,6 +57,11 @@ class SamplingParams(BaseModel):
     candidates: int = Field(1, description="generate N, keep the one CLAP ranks best")
     format: Literal["wav", "flac", "ogg"] = Field("wav", description="output file format")
     spectrogram: bool = Field(True, description="also render a spectrogram PNG")
+    loras: dict[str, float] = Field(
+        default_factory=dict,
+        description="LoRA adapter name -> scale (1 = as trained); names from the server's "
+        "--lora-dir only (GET /v1/config lists them)",
+    )
 
 
 class GenerateParams(SamplingParams):
@@ -168,6 +175,7 @@ class ServerConfig(BaseModel):
     max_candidates: int
     max_upload_bytes: int
     max_seed: int
+    loras: list[str] = Field(default_factory=list, description="LoRA adapters requests may name")
 
 
 # ------------------------------------------------------------------------ validation
@@ -184,6 +192,7 @@ class ValidRequest:
     spectrogram: bool
     clip: InputClip | None = None
     tags: dict[str, Any] = field(default_factory=dict)  # extra recipe entries (input name)
+    loras: dict[str, float] = field(default_factory=dict)  # adapter name -> scale
 
     @property
     def seed(self) -> int:
@@ -212,7 +221,8 @@ def validate(
         max_seed=MAX_SEED,
         max_total_duration=limits.max_extend_duration,
     )
-    fields = params.model_dump(exclude={"format", "spectrogram"})
+    fields = params.model_dump(exclude={"format", "spectrogram", "loras"})
+    loras = check_loras(params.loras, limits.loras)
     clip = None
     if mode in UPLOAD_MODES:
         if wave is None or native_rate is None:
@@ -234,7 +244,16 @@ def validate(
     tags = {}
     if input_name:
         tags["audio_prompt" if mode == "audio-prompt" else "input"] = input_name
-    return ValidRequest(mode, request, params.format, params.spectrogram, clip, tags)
+    return ValidRequest(mode, request, params.format, params.spectrogram, clip, tags, loras)
+
+
+def check_loras(requested: dict[str, float], offered: tuple[str, ...]) -> dict[str, float]:
+    """Adapters are named, never given as paths: only names of the server's library."""
+    for name in requested:
+        if name not in offered:
+            listed = ", ".join(offered) if offered else "none (start it with --lora-dir DIR)"
+            raise InvalidInputError(f"unknown LoRA adapter {name!r}; this server offers: {listed}")
+    return {name: check_lora_scale(scale) for name, scale in requested.items()}
 
 
 def parse_regions(text: str) -> list[tuple[float, float]]:
