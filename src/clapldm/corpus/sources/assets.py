@@ -14,8 +14,8 @@ from clapldm.corpus.sources.base import (
     AUDIO_EXTS,
     ClipSpec,
     SourceContext,
-    copyright_for,
     find_audio,
+    package_tree,
     safe_key,
 )
 from clapldm.corpus.sources.games import _spec, override_captions, ui_captions
@@ -123,8 +123,7 @@ def _kit_files(inst: ET.Element) -> list[tuple[str, float, float]]:
 
 def collect_hydrogen(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "hydrogen-drumkits"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2+")
+    root, lic = package_tree(ctx, pkg, "GPL-2+")
     base = root / "usr/share/hydrogen/data/drumkits"
     for xml in sorted(base.glob("*/drumkit.xml")):
         kit_dir = xml.parent
@@ -229,65 +228,56 @@ def _stamp_captions(description: str | None, stem: str, folders: Sequence[str]) 
     return captions.sfx_captions(stem, folders)
 
 
+def _tuxpaint_clip(path: Path, folders: tuple[str, ...]) -> tuple[list[str], str, dict] | None:
+    """(captions, item stem, meta) of one stamp sound, or None when it is left out."""
+    stem = path.stem
+    description_of = re.match(r"(.*)_desc$", stem)
+    if description_of:  # spoken English description of the stamp
+        txt = _first_line(path.with_name(description_of.group(1) + ".txt"))
+        if not txt:
+            return None
+        spoken = txt[0].lower() + txt[1:] if len(txt) > 1 and txt[1].islower() else txt
+        caps = captions.speech_captions(spoken, None, synthetic=False)
+        meta = {"text": txt, "language": "English", "kind": "speech"}
+        return caps, description_of.group(1), meta
+    if "_desc_" in stem:
+        return None  # descriptions in other languages
+    lang = LANG_RE.search(stem)
+    if lang and not lang.group(1) == "en":
+        return None
+    base_stem = LANG_RE.sub("", stem) if lang else stem
+    txt = _first_line(path.with_name(base_stem + ".txt"))
+    if set(folders) & SPOKEN_FOLDERS:
+        if "english" not in folders and "math" not in folders:
+            return None  # letters of other alphabets
+        word, caps = _spoken_symbol(base_stem.split("_")[0])
+        return caps, base_stem, {"text": word, "language": "English", "kind": "speech"}
+    if folders[0] not in SOUND_FOLDERS or (txt and (len(txt) > 60 or not txt[:1].isupper())):
+        return None  # stamp sounds of flags, faces, clothes... rarely sound like their picture
+    return _stamp_captions(txt, base_stem, folders), base_stem, {"text": txt} if txt else {}
+
+
 def collect_tuxpaint(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "tuxpaint-stamps-default"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2")
+    root, lic = package_tree(ctx, pkg, "GPL-2")
     base = root / "usr/share/tuxpaint/stamps"
     for path in find_audio(base, ()):
-        stem = path.stem
         folders = path.relative_to(base).parts[:-1]
-        desc_m = re.match(r"(.*)_desc$", stem)
-        if desc_m:  # spoken English description of the stamp
-            txt = _first_line(path.with_name(desc_m.group(1) + ".txt"))
-            if not txt:
-                continue
-            caps = captions.speech_captions(
-                txt[0].lower() + txt[1:] if len(txt) > 1 and txt[1].islower() else txt,
-                None,
-                synthetic=False,
-            )
-            yield _spec(
-                "tuxpaint",
-                pkg,
-                root,
-                path,
-                caps,
-                lic,
-                key_base=base,
-                item=f"{pkg}:{'/'.join(folders)}/{desc_m.group(1)}",
-                meta={"text": txt, "language": "English", "kind": "speech"},
-            )
+        clip = _tuxpaint_clip(path, folders)
+        if clip is None or not clip[0]:
             continue
-        if "_desc_" in stem:
-            continue  # descriptions in other languages
-        lang = LANG_RE.search(stem)
-        if lang and not lang.group(1) == "en":
-            continue
-        base_stem = LANG_RE.sub("", stem) if lang else stem
-        txt = _first_line(path.with_name(base_stem + ".txt"))
-        if set(folders) & SPOKEN_FOLDERS:
-            if "english" not in folders and "math" not in folders:
-                continue  # letters of other alphabets
-            word, caps = _spoken_symbol(base_stem.split("_")[0])
-            meta = {"text": word, "language": "English", "kind": "speech"}
-        elif folders[0] not in SOUND_FOLDERS or (txt and (len(txt) > 60 or not txt[:1].isupper())):
-            continue  # stamp sounds of flags, faces, clothes... rarely sound like their picture
-        else:
-            caps = _stamp_captions(txt, base_stem, folders)
-            meta = {"text": txt} if txt else {}
-        if caps:
-            yield _spec(
-                "tuxpaint",
-                pkg,
-                root,
-                path,
-                caps,
-                lic,
-                key_base=base,
-                item=f"{pkg}:{'/'.join(folders)}/{base_stem}",
-                meta=meta,
-            )
+        caps, item_stem, meta = clip
+        yield _spec(
+            "tuxpaint",
+            pkg,
+            root,
+            path,
+            caps,
+            lic,
+            key_base=base,
+            item=f"{pkg}:{'/'.join(folders)}/{item_stem}",
+            meta=meta,
+        )
 
 
 # --------------------------------------------------------------------------- hedgewars
@@ -372,8 +362,7 @@ HEDGE_SFX = {
 
 def collect_hedgewars(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "hedgewars-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GFDL-1.3")
+    root, lic = package_tree(ctx, pkg, "GFDL-1.3")
     base = root / "usr/share/games/hedgewars/Data/Sounds"
     for path in find_audio(base, ()):
         parts = path.relative_to(base).parts
@@ -544,8 +533,7 @@ def zero_ad_captions(parts: tuple[str, ...]) -> tuple[list[str], dict, bool]:
 
 def collect_0ad(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "0ad-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    root, lic = package_tree(ctx, pkg, "CC-BY-SA-3.0")
     zpath = root / "usr/share/games/0ad/mods/public/public.zip"
     with zipfile.ZipFile(zpath) as zf:
         names = sorted(

@@ -173,6 +173,13 @@ def copyright_for(root: Path, package: str, default: str) -> Copyright:
     return Copyright(root / "usr/share/doc" / package / "copyright", default)
 
 
+def package_tree(ctx: SourceContext, package: str, default: str) -> tuple[Path, Copyright]:
+    """The unpacked tree of ``package`` and its licences (``default`` where the copyright
+    file names none)."""
+    root = ctx.roots[package]
+    return root, copyright_for(root, package, default)
+
+
 def have_tool(name: str) -> bool:
     return shutil.which(name) is not None
 

@@ -11,7 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from clapldm.corpus import captions
-from clapldm.corpus.sources.base import ClipSpec, SourceContext, copyright_for, find_audio, safe_key
+from clapldm.corpus.sources.base import (
+    ClipSpec,
+    SourceContext,
+    copyright_for,
+    find_audio,
+    package_tree,
+    safe_key,
+)
 
 # desktop event names -> description (matched on the joined name tokens, first hit wins)
 UI_EVENTS: list[tuple[str, str]] = [
@@ -334,8 +341,7 @@ def collect_themes(ctx: SourceContext) -> Iterator[ClipSpec]:
 # --------------------------------------------------------------------------- minetest
 def collect_minetest(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "minetest-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    root, lic = package_tree(ctx, pkg, "CC-BY-SA-3.0")
     base = root / "usr/share/games/minetest/games"
     for path in find_audio(base):
         if "devtest" in path.parts:
@@ -406,8 +412,7 @@ LINCITY = {
 
 def collect_lincity(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "lincity-ng-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2+")
+    root, lic = package_tree(ctx, pkg, "GPL-2+")
     for path in _files(root, "usr/share/games/lincity-ng/sounds"):
         toks = captions.split_name(path.name)
         desc = next((LINCITY[token] for token in toks if token in LINCITY), None)
@@ -440,8 +445,7 @@ def collect_lincity(ctx: SourceContext) -> Iterator[ClipSpec]:
 # --------------------------------------------------------------------------- wesnoth
 def collect_wesnoth(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "wesnoth-1.16-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2+")
+    root, lic = package_tree(ctx, pkg, "GPL-2+")
     base = root / "usr/share/games/wesnoth/1.16"
     for path in find_audio(base, ("music",)):
         rel_parts = path.relative_to(base).parts
@@ -477,8 +481,7 @@ def collect_wesnoth(ctx: SourceContext) -> Iterator[ClipSpec]:
 # --------------------------------------------------------------------------- widelands
 def collect_widelands(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "widelands-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2+")
+    root, lic = package_tree(ctx, pkg, "GPL-2+")
     base = root / "usr/share/games/widelands/data"
     for path in find_audio(base, ("music",)):
         folders = list(path.relative_to(base).parts[:-1])
@@ -521,8 +524,7 @@ FREEDROID = {
 
 def collect_freedroid(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "freedroidrpg-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-2+")
+    root, lic = package_tree(ctx, pkg, "GPL-2+")
     base = root / "usr/share/freedroidrpg/data/sound/effects"
     for path in find_audio(base):
         folder = path.parent.name
@@ -599,8 +601,7 @@ MEGAGLEST_ACTIONS = {
 
 def collect_megaglest(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "megaglest-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "CC-BY-SA-3.0")
+    root, lic = package_tree(ctx, pkg, "CC-BY-SA-3.0")
     base = root / "usr/share/games/megaglest"
     for path in find_audio(base, ("music",)):
         parts = path.relative_to(base).parts
@@ -657,8 +658,7 @@ def collect_megaglest(ctx: SourceContext) -> Iterator[ClipSpec]:
 # --------------------------------------------------------------------------- supertuxkart
 def collect_stk(ctx: SourceContext) -> Iterator[ClipSpec]:
     pkg = "supertuxkart-data"
-    root = ctx.roots[pkg]
-    lic = copyright_for(root, pkg, "GPL-3+")
+    root, lic = package_tree(ctx, pkg, "GPL-3+")
     base = root / "usr/share/games/supertuxkart/data"
     for path in find_audio(base, ("music",)):
         parts = path.relative_to(base).parts

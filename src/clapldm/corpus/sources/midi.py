@@ -379,6 +379,29 @@ def _trim_tail(samples: np.ndarray, sr: int, rel: float = 1e-3, keep: float = 0.
     return samples[:end]
 
 
+def _midi_spec(
+    key: str,
+    item: str,
+    caps: list[str],
+    meta: dict,
+    clip: np.ndarray | None,
+    sr: int,
+    trim: bool = True,
+) -> ClipSpec:
+    """A clip rendered from General MIDI (``clip`` None: converted by an earlier build)."""
+    return ClipSpec(
+        key=key,
+        item=item,
+        captions=caps,
+        license=LICENSE,
+        meta=meta,
+        audio=clip,
+        sr=sr,
+        package=PACKAGE,
+        trim=trim,
+    )
+
+
 def collect_midi_notes(ctx: SourceContext) -> Iterator[ClipSpec]:
     sr = ctx.sample_rate
     grid = note_grid(int(ctx.options.get("midi_notes", 2000)), ctx.seed)
@@ -416,17 +439,7 @@ def collect_midi_notes(ctx: SourceContext) -> Iterator[ClipSpec]:
             caps = captions.midi_note_captions(
                 name, pitch, velocity, hold if prog in SUSTAINED else None
             )
-            yield ClipSpec(
-                key=key,
-                item=f"midi:{prog}:{pitch}",
-                captions=caps,
-                license=LICENSE,
-                meta=meta,
-                audio=clip,
-                sr=sr,
-                package=PACKAGE,
-                trim=False,
-            )
+            yield _midi_spec(key, f"midi:{prog}:{pitch}", caps, meta, clip, sr, trim=False)
 
 
 def collect_midi_drums(ctx: SourceContext) -> Iterator[ClipSpec]:
@@ -465,15 +478,13 @@ def _drum_hits(ctx: SourceContext) -> Iterator[ClipSpec]:
                 "kit": kit,
                 "program": kit_prog,
             }
-            yield ClipSpec(
-                key=key,
-                item=f"drumhit:{GM_DRUMS[drum_note]}",
-                captions=captions.drum_hit_captions(GM_DRUMS[drum_note], velocity, kit),
-                license=LICENSE,
-                meta=meta,
-                audio=clip,
-                sr=sr,
-                package=PACKAGE,
+            yield _midi_spec(
+                key,
+                f"drumhit:{GM_DRUMS[drum_note]}",
+                captions.drum_hit_captions(GM_DRUMS[drum_note], velocity, kit),
+                meta,
+                clip,
+                sr,
             )
 
 
@@ -535,15 +546,13 @@ def _drum_patterns(ctx: SourceContext) -> Iterator[ClipSpec]:
             "meter": meter,
             "bars": bars,
         }
-        yield ClipSpec(
-            key=key,
-            item=f"drums:{style}:{bpm}",
-            captions=captions.drum_pattern_captions(style, bpm, kit, meter),
-            license=LICENSE,
-            meta=meta,
-            audio=clip,
-            sr=sr,
-            package=PACKAGE,
+        yield _midi_spec(
+            key,
+            f"drums:{style}:{bpm}",
+            captions.drum_pattern_captions(style, bpm, kit, meter),
+            meta,
+            clip,
+            sr,
         )
 
 
@@ -614,13 +623,4 @@ def collect_midi_phrases(ctx: SourceContext) -> Iterator[ClipSpec]:
             "velocity": vel,
             "pitches": [pitch for _, _, pitch in notes],
         }
-        yield ClipSpec(
-            key=key,
-            item=f"phrase:{prog}:{phrase}:{key_text}",
-            captions=caps,
-            license=LICENSE,
-            meta=meta,
-            audio=clip,
-            sr=sr,
-            package=PACKAGE,
-        )
+        yield _midi_spec(key, f"phrase:{prog}:{phrase}:{key_text}", caps, meta, clip, sr)
