@@ -44,9 +44,14 @@ EXCLUDED: dict[tuple[str, ...], str] = {
     ("bash", "scripts/test.sh"): "the test suite itself",
     ("clapldm", "serve"): "a server that runs until stopped (and the README shows its options "
     "in [brackets]); tests/serve start it and exercise every endpoint",
+    ("torchrun",): "needs several machines; tests/scale/test_scale_run.py runs the same "
+    "command as three processes told their NODE_RANK through Lightning's variables",
+    ("srun",): "needs a SLURM cluster; see torchrun",
 }
 # Commands containing one of these words do not run here, and why.
 EXCLUDED_WORDS: dict[str, str] = {
+    "--devices": "starts more processes, which Lightning makes by running the command line "
+    "again (here: pytest's); tests/scale/test_scale_run.py runs it as a command",
     "--cnn14-weights": "needs the published CNN14 / VGGish weight files, which no package "
     "registry ships; tests/eval check both networks on random weights",
 }
@@ -245,6 +250,9 @@ def test_readme_commands_run(
     write_noise(tmp_path / "rain.wav", 1.0, seed=4)
     write_noise(tmp_path / "bird.wav", 1.0, seed=5)
     (tmp_path / "prompts.txt").write_text("a cat meowing\nwind in trees\n", encoding="utf-8")
+    jobs = re.search(r"```jsonl\n(.*?)```", README.read_text(encoding="utf-8"), re.S)
+    assert jobs is not None, "the README's JSON Lines example is gone"
+    (tmp_path / "jobs.jsonl").write_text(jobs.group(1), encoding="utf-8")
     shutil.copytree(BUNDLED, tmp_path / "my-model")
     for folder in ("generated", "reference"):
         (tmp_path / folder).mkdir()
@@ -271,6 +279,8 @@ def test_readme_commands_run(
     assert len(list((tmp_path / "outputs").glob("*.wav"))) == 2
     assert sf.info("rain30.wav").duration == pytest.approx(3.0, abs=1e-3)
     assert (tmp_path / "scores.json").is_file()
+    rows = [json.loads(line) for line in (tmp_path / "dataset" / "manifest.jsonl").open()]
+    assert [row["status"] for row in rows] == ["done"] * len(jobs.group(1).splitlines())
 
 
 TINY_TRAINING = {

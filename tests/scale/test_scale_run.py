@@ -18,9 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from clapldm.audio.io import read_tags
 from clapldm.cli import main
+from clapldm.eval import cli as eval_cli
 from clapldm.scale.store import STATE_FOLDER, read_manifest
 
 pytest.importorskip("lightning")
@@ -212,3 +214,43 @@ def test_killed_run_resumes_every_item_exactly_once(
     assert len(rows) == LINES
     assert clips(out) == clips(reference)  # complete, none truncated, same bytes
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+class _Embedder:
+    """A stand-in CLAP for `clapldm eval`: mean spectrum features, hashed texts."""
+
+    name = "stub"
+
+    def embed_audio(self, wave: torch.Tensor, sample_rate: int) -> torch.Tensor:
+        spec = torch.stft(wave, 256, 64, window=torch.hann_window(256), return_complex=True)
+        return torch.nn.functional.normalize(spec.abs().mean(dim=-1)[:, :16], dim=-1)
+
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        rows = [torch.randn(16, generator=torch.Generator().manual_seed(len(t))) for t in texts]
+        return torch.nn.functional.normalize(torch.stack(rows), dim=-1)
+
+
+def test_eval_takes_the_manifest_as_the_generated_set(work: Path, reference: Path) -> None:
+    references = work / "references"
+    references.mkdir()
+    for k in range(3):
+        sf.write(
+            references / f"r{k}.wav", np.random.default_rng(k).standard_normal(4000) * 0.1, 16000
+        )
+    manifest = reference / "manifest.jsonl"
+    args = eval_cli.build_parser().parse_args(
+        [
+            str(manifest),
+            str(references),
+            "--metrics",
+            "fd,clap",
+            "--backbone",
+            "clap",
+            "--json",
+            str(work / "scores.json"),
+        ]
+    )
+    assert eval_cli.run(args, lambda spec, device: _Embedder()) == 0
+    report = json.loads((work / "scores.json").read_text())
+    assert report["files"]["generated"]["used"] == LINES - 1  # the done rows, not the bad line
+    assert any(key.startswith("clap") for key in report["metrics"])  # captions: the prompts

@@ -21,7 +21,7 @@ import torch
 from clapldm.errors import ClapLdmError, InvalidInputError, ModelLoadError, OutputError
 from clapldm.eval.cnn14 import download_cnn14_weights
 from clapldm.eval.evaluate import BACKBONES, METRICS, AudioTextEmbedder, evaluate
-from clapldm.eval.files import load_captions
+from clapldm.eval.files import load_captions, manifest_files
 from clapldm.eval.vggish import download_vggish_weights
 from clapldm.fileio import write_text_atomic
 
@@ -32,7 +32,11 @@ EncoderLoader = Callable[[str | None, str], AudioTextEmbedder]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``clapldm eval``'s arguments to ``parser``."""
-    parser.add_argument("generated_dir", type=Path, help="folder of generated audio")
+    parser.add_argument(
+        "generated_dir",
+        type=Path,
+        help="folder of generated audio, or the manifest.jsonl of `clapldm generate --prompts`",
+    )
     parser.add_argument("reference_dir", type=Path, help="folder of reference audio")
     parser.add_argument(
         "--captions", type=Path, metavar="CSV", help="CSV with columns file,caption (CLAP score)"
@@ -151,9 +155,11 @@ def run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
     when no metric could be computed.
     """
     for folder in (args.generated_dir, args.reference_dir):
-        if not folder.is_dir():
+        if not folder.is_dir() and not (folder is args.generated_dir and folder.is_file()):
             raise InvalidInputError(f"not a folder: {folder}")
     captions = load_captions(args.captions) if args.captions else None
+    if captions is None and args.generated_dir.is_file():  # a manifest: its prompts
+        captions = manifest_files(args.generated_dir)[1] or None
     cnn14_weights, vggish_weights = args.cnn14_weights, args.vggish_weights
     auto = args.backbone.strip().lower() == "auto"
     chosen = set() if auto else {b.strip().lower() for b in args.backbone.split(",")}

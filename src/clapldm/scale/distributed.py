@@ -33,8 +33,10 @@ class FabricRanks:
 
     def __init__(self, accelerator: str, devices: int, num_nodes: int) -> None:
         # Lightning's "Initializing distributed ..." banners only with `clapldm -v`.
+        # (its rank-zero messages go through lightning.pytorch's logger once that is imported)
         quiet = not logging.getLogger("clapldm").isEnabledFor(logging.INFO)
-        logging.getLogger("lightning.fabric").setLevel(logging.WARNING if quiet else logging.INFO)
+        for name in ("lightning.fabric", "lightning.pytorch"):
+            logging.getLogger(name).setLevel(logging.WARNING if quiet else logging.INFO)
         try:
             self.fabric = Fabric(
                 accelerator=accelerator,

@@ -140,9 +140,16 @@ def generate_from_jobs(
     if options.precision != "fp32":
         pipe.set_precision(options.precision, keep_fp32=False)
     folder = RunFolder(out_dir)
-    plan = ranks.broadcast(
-        make_plan(pipe, folder, jobs, options, ranks.world_size) if ranks.rank == 0 else None
-    )
+    plan: Plan | ClapLdmError | None = None
+    if ranks.rank == 0:
+        try:
+            plan = make_plan(pipe, folder, jobs, options, ranks.world_size)
+        except ClapLdmError as exc:  # sent to every rank, so that none waits for a plan
+            plan = exc
+    plan = ranks.broadcast(plan)
+    if isinstance(plan, ClapLdmError):
+        raise plan
+    assert isinstance(plan, Plan)
     monitor = None
     if ranks.rank == 0 and options.progress:
         monitor = ProgressMonitor(folder, ranks.world_size, plan.total, stream=err).start()
