@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
 from clapldm import AudioLDM
 from clapldm.adapters import read_adapter
@@ -93,3 +94,35 @@ def test_lora_argument_parsing() -> None:
         ("c:d", 1.0),
         ("x", -1.0),
     ]
+
+
+def test_full_exports_merge_the_adapter_or_the_whole_unet(
+    tiny_model_dir: Path, adapter: Path, tmp_path: Path
+) -> None:
+    run = adapter.parent / "run"
+    assert main(["export", str(run), "-o", str(tmp_path / "merged"), "--format", "full"]) == 0
+    merged = AudioLDM.from_pretrained(tmp_path / "merged")
+    with_adapter = AudioLDM.from_pretrained(tiny_model_dir).load_lora(adapter)
+    a = merged.generate("a dog", duration=0.4, steps=3, seed=3).audio
+    b = with_adapter.generate("a dog", duration=0.4, steps=3, seed=3).audio
+    np.testing.assert_allclose(a, b, rtol=0, atol=1e-5)
+    assert merged.config.extra["fine_tuned_from"] == str(tiny_model_dir)
+
+    # Full fine-tuning: the whole UNet trains; export writes a model folder, VAE kept.
+    clips = adapter.parent / "my_sounds"
+    full_run = [
+        "train", "ldm", "--init", str(tiny_model_dir), "--data", str(clips),
+        "--out", str(tmp_path / "full"), "--max-steps", "1", "--no-progress",
+        "--set", "train.batch_size=2", "--set", "train.segment_seconds=0.5",
+    ]  # fmt: skip
+    assert main(full_run) == 0
+    assert main(["export", str(tmp_path / "full"), "-o", str(tmp_path / "full-model")]) == 0
+    assert (
+        main(["export", str(tmp_path / "full"), "-o", str(tmp_path / "x"), "--format", "adapter"])
+        != 0
+    )
+    tuned = AudioLDM.from_pretrained(tmp_path / "full-model")
+    base = AudioLDM.from_pretrained(tiny_model_dir)
+    assert not torch.equal(tuned.unet.conv_in.weight, base.unet.conv_in.weight)
+    for key, value in base.vae.state_dict().items():
+        assert torch.equal(value, tuned.vae.state_dict()[key])

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from clapldm.adapters import LoraSpec, merge_active, save_adapter
+from clapldm.adapters import LoraSpec, save_adapter
 from clapldm.config import ConfigBase, MelConfig, SchedulerConfig, UNetConfig
 from clapldm.errors import ConfigError
 from clapldm.fileio import atomic_folder
@@ -147,9 +148,15 @@ def export_finetuned(
         logger.info("exported the adapter (step %d) to %s", module.train_step, out)
         return out
     pipe = load_init_model(options)
-    if spec is not None:
-        merge_active(unet)
-    pipe.unet.load_state_dict(unet.state_dict(), strict=True)
+    if spec is None:
+        pipe.unet.load_state_dict(unet.state_dict(), strict=True)
+    else:
+        # The adapters go onto the init model's own weights (checked by the base hash):
+        # the export module's base weights are placeholders, only its adapters were saved.
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "adapter"
+            save_adapter(folder, unet, spec, base_hash=module.base_hash, base_name=module.base_name)
+            pipe.load_lora(folder).merge_lora()
     pipe.name = options.name
     pipe.config = pipe.config.replace(
         name=options.name,
