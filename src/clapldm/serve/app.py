@@ -26,7 +26,9 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from clapldm import __version__
+from clapldm.diffusion.samplers import SAMPLERS
 from clapldm.errors import AudioReadError, ClapLdmError, InvalidInputError, OutputError
+from clapldm.pipeline import AudioLDM
 from clapldm.serve.jobs import (
     Job,
     JobFinishedError,
@@ -91,30 +93,18 @@ def create_app(
     job_ttl_seconds: float = 1800.0,
     max_jobs: int = 256,
     device: str = "cpu",
-    lora_dir: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the server around a pipeline (or a model path / hub id / None = bundled).
 
     `output_dir` is created if needed and is the only place the server writes. Finished
     jobs (and their files) expire after `job_ttl_seconds`; at most `max_jobs` are kept.
-    `lora_dir`: a folder of LoRA adapter folders; requests may name those (by folder
-    name) and nothing else (`load_lora_library`).
     """
-    from clapldm.pipeline import AudioLDM
-
     pipe = (
         pipe_or_model
         if isinstance(pipe_or_model, AudioLDM)
         else AudioLDM.from_pretrained(pipe_or_model, device=device)
     )
-    folder = Path(output_dir)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError(f"cannot create output folder {folder} ({exc.strerror or exc})") from None
-    folder = folder.resolve()
-    if not os.access(folder, os.W_OK):
-        raise OutputError(f"output folder {folder} is not writable")
+    folder = _output_folder(output_dir)
     limit = (
         pipe.config.max_duration
         if max_duration is None
@@ -122,13 +112,11 @@ def create_app(
     )
     if not limit > 0:
         raise InvalidInputError(f"max duration must be positive, got {max_duration!r}")
-    loras = load_lora_library(pipe, lora_dir) if lora_dir is not None else ()
     limits = Limits(
         max_duration=limit,
         max_steps=max_steps,
         max_candidates=max_candidates,
         max_upload_bytes=max_upload_bytes,
-        loras=loras,
     )
     manager = JobManager(
         AudioRunner(pipe, folder),
@@ -171,27 +159,20 @@ def create_app(
     return app
 
 
+def _output_folder(output_dir: str | os.PathLike[str]) -> Path:
+    """The server's output folder, created if needed, resolved, and writable."""
+    folder = Path(output_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {folder} ({exc.strerror or exc})") from None
+    folder = folder.resolve()
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"output folder {folder} is not writable")
+    return folder
+
+
 # ------------------------------------------------------------------------------ errors
-def load_lora_library(pipe: Any, folder: str | os.PathLike[str]) -> tuple[str, ...]:
-    """Load every adapter folder directly inside `folder` onto `pipe`, switched off (scale 0),
-    under its folder name; returns the names requests may use. A folder that is not an
-    adapter, has an unusable name, or was trained on another base model is skipped with a
-    warning; a `folder` that is missing is a one-line error."""
-    root = Path(folder)
-    if not root.is_dir():
-        raise InvalidInputError(f"--lora-dir {root}: no such folder")
-    names = []
-    for sub in sorted(p for p in root.iterdir() if (p / "adapter_config.json").is_file()):
-        try:
-            pipe.load_lora(sub, scale=0.0, name=sub.name)
-        except ClapLdmError as exc:
-            logger.warning("LoRA adapter %s skipped: %s", sub.name, exc)
-            continue
-        names.append(sub.name)
-    logger.info("LoRA adapters offered: %s", ", ".join(names) or "none")
-    return tuple(names)
-
-
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"error": message[:1000]}, status_code=status, headers=headers)
 
@@ -318,11 +299,14 @@ def _multipart_body(mode: str) -> dict[str, Any]:
 
 
 def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits) -> None:
-    from clapldm.diffusion.samplers import SAMPLERS
+    """Every REST route, in the order the OpenAPI schema lists them."""
+    _add_server_routes(app, pipe, manager, limits)
+    _add_submit_routes(app, pipe, manager, limits)
+    _add_job_routes(app, manager)
 
-    def accepted(job: Job, response: Response) -> JobStatus:
-        response.headers["Location"] = f"/v1/jobs/{job.id}"
-        return _status(job, manager)
+
+def _add_server_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits) -> None:
+    """GET /health and /v1/config."""
 
     @app.get("/health", response_model=Health, tags=["server"])
     async def health() -> Health:
@@ -353,8 +337,15 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
             max_candidates=limits.max_candidates,
             max_upload_bytes=limits.max_upload_bytes,
             max_seed=MAX_SEED,
-            loras=list(limits.loras),
         )
+
+
+def _add_submit_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits) -> None:
+    """POST /v1/generate (JSON) and one multipart POST per mode that takes a clip."""
+
+    def accepted(job: Job, response: Response) -> JobStatus:
+        response.headers["Location"] = f"/v1/jobs/{job.id}"
+        return _status(job, manager)
 
     @app.post(
         "/v1/generate", status_code=202, response_model=JobStatus, responses=_ERRORS, tags=["jobs"]
@@ -402,6 +393,10 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
             openapi_extra=_multipart_body(mode),
         )
 
+
+def _add_job_routes(app: FastAPI, manager: JobManager) -> None:
+    """A job's status, cancellation and files."""
+
     @app.get(
         "/v1/jobs/{job_id}",
         response_model=JobStatus,
@@ -429,29 +424,6 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
             response.status_code = 202
         return _status(job, manager)
 
-    def job_file(job_id: str, kind: str, download: bool) -> FileResponse:
-        job = _find(manager, job_id)
-        if job.state is not JobState.DONE:
-            raise HTTPException(
-                409,
-                f"job {job.id} is {job.state.value}; it has no {kind} yet"
-                if not job.is_finished
-                else f"job {job.id} {job.state.value}; it has no {kind}",
-            )
-        path = job.files.get(kind)
-        if path is None or not path.is_file():
-            raise HTTPException(404, f"job {job.id} has no {kind} (not asked for, or expired)")
-        suffix = path.suffix.lstrip(".")
-        filename = (
-            f"clapldm-{job.mode}-{job.result.get('seed', job.id)}.{suffix}" if download else None
-        )
-        return FileResponse(
-            path,
-            media_type=MEDIA_TYPES[suffix],
-            filename=filename,
-            headers={"Cache-Control": "private, max-age=3600"},
-        )
-
     @app.get(
         "/v1/jobs/{job_id}/audio",
         response_class=FileResponse,
@@ -464,7 +436,7 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
     )
     async def job_audio(job_id: str, download: bool = False) -> FileResponse:
         """The output audio file (recipe in its tags); `?download=1` names it for saving."""
-        return job_file(job_id, "audio", download)
+        return _job_file(manager, job_id, "audio", download)
 
     @app.get(
         "/v1/jobs/{job_id}/spectrogram",
@@ -478,7 +450,30 @@ def _add_api_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Limits
     )
     async def job_spectrogram(job_id: str) -> FileResponse:
         """Log-mel spectrogram PNG of the output."""
-        return job_file(job_id, "spectrogram", False)
+        return _job_file(manager, job_id, "spectrogram", False)
+
+
+def _job_file(manager: JobManager, job_id: str, kind: str, download: bool) -> FileResponse:
+    """A finished job's file, or the HTTP error saying why there is none."""
+    job = _find(manager, job_id)
+    if job.state is not JobState.DONE:
+        raise HTTPException(
+            409,
+            f"job {job.id} is {job.state.value}; it has no {kind} yet"
+            if not job.is_finished
+            else f"job {job.id} {job.state.value}; it has no {kind}",
+        )
+    path = job.files.get(kind)
+    if path is None or not path.is_file():
+        raise HTTPException(404, f"job {job.id} has no {kind} (not asked for, or expired)")
+    suffix = path.suffix.lstrip(".")
+    filename = f"clapldm-{job.mode}-{job.result.get('seed', job.id)}.{suffix}" if download else None
+    return FileResponse(
+        path,
+        media_type=MEDIA_TYPES[suffix],
+        filename=filename,
+        headers={"Cache-Control": "private, max-age=3600"},
+    )
 
 
 def _edit_endpoint(edit: Any, mode: str) -> Any:
