@@ -322,7 +322,7 @@ def tiny_diffusers_pipeline(folder: str | os.PathLike[str]) -> Any:
             )
         )
     for index, module in enumerate((vae, unet, vocoder)):
-        randomize_(module, index + 1, scale=0.1)
+        randomize_(module, index + 1, scale=0.1)  # type: ignore[arg-type]  # untyped diffusers
     scheduler = diffusers.DDIMScheduler(
         beta_start=0.0015,
         beta_end=0.0195,
@@ -340,7 +340,7 @@ def tiny_diffusers_pipeline(folder: str | os.PathLike[str]) -> Any:
         scheduler=scheduler,
         vocoder=vocoder,
     )
-    pipe.save_pretrained(folder / "diffusers")
+    pipe.save_pretrained(folder / "diffusers")  # type: ignore[attr-defined]  # DiffusionPipeline
     return pipe
 
 

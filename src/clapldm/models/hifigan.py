@@ -21,6 +21,8 @@ the plain path); results differ only by float rounding.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -168,13 +170,14 @@ class HifiGan(nn.Module):
         with torch.autocast("cpu", enabled=False):
             x = _conv(mel.transpose(1, 2).unsqueeze(2).to(dtype), self.conv_pre, dtype)
             for stage, upsample in enumerate(self.ups):
-                x = _conv_transpose(F.leaky_relu(x, slope), upsample, dtype)
+                up = cast(nn.ConvTranspose1d, upsample)
+                x = _conv_transpose(F.leaky_relu(x, slope), up, dtype)
                 if dtype == torch.float32:  # bf16: stay channels-last (~10% faster)
                     x = x.contiguous()
                 activated = F.leaky_relu(x, slope)  # every ResBlock's first input
                 total: torch.Tensor | None = None
                 for block in self.resblocks[stage * num_kernels : (stage + 1) * num_kernels]:
-                    branch = _resblock_fused(block, x, activated, dtype)
+                    branch = _resblock_fused(cast(ResBlock1, block), x, activated, dtype)
                     total = branch if total is None else total.add_(branch)
                 assert total is not None
                 x = total.div_(num_kernels)
@@ -264,7 +267,7 @@ def _conv_transpose(x: torch.Tensor, conv: nn.ConvTranspose1d, dtype: torch.dtyp
         weight,
         bias,
         stride=(1, conv.stride[0]),
-        padding=(0, conv.padding[0]),
+        padding=(0, int(conv.padding[0])),
         output_padding=(0, conv.output_padding[0]),
         groups=conv.groups,
         dilation=(1, conv.dilation[0]),
@@ -280,7 +283,7 @@ def _resblock_fused(
     residual = x
     for index, (conv1, conv2) in enumerate(zip(block.convs1, block.convs2, strict=True)):
         inner = activated if index == 0 else F.leaky_relu(residual, slope)
-        hidden = _conv(inner, conv1, dtype, "leaky_relu", (slope,))
+        hidden = _conv(inner, cast(nn.Conv1d, conv1), dtype, "leaky_relu", (slope,))
         # `x` (the first residual) is shared with the stage's other blocks: not in place.
-        residual = _conv_add(residual, hidden, conv2, dtype, inplace=index > 0)
+        residual = _conv_add(residual, hidden, cast(nn.Conv1d, conv2), dtype, inplace=index > 0)
     return residual

@@ -11,6 +11,7 @@ loads without renaming; the original `.ckpt` layout is mapped in `checkpoints/ke
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -20,10 +21,14 @@ from clapldm.config import UNetConfig
 from clapldm.models.fused import add_, add_mul, conv_add, linear, linear_layer, silu_norm
 
 
-def timestep_embedding(timesteps: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
+def timestep_embedding(
+    timesteps: torch.Tensor, dim: int, max_period: float = 10000.0
+) -> torch.Tensor:
     """Sinusoidal embedding (B,) -> (B, dim), [cos | sin] order as the original and diffusers."""
     half = dim // 2
-    exponent = -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=timesteps.device)
+    exponent = -math.log(max_period) * torch.arange(
+        half, dtype=torch.float32, device=timesteps.device
+    )
     freqs = torch.exp(exponent / half)
     args = timesteps.float()[:, None] * freqs[None, :]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
@@ -99,7 +104,9 @@ class FeedForward(nn.Module):
     def __init__(self, dim: int, mult: int) -> None:
         super().__init__()
         # net.1 is a dropout slot in both reference layouts; kept so indices match.
-        self.net = nn.ModuleList([GEGLU(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim)])
+        self.net = nn.ModuleList(
+            [GEGLU(dim, dim * mult), nn.Identity(), nn.Linear(dim * mult, dim)]
+        )
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         """(B, N, C) -> (B, N, C), plus `residual` when given."""
@@ -127,7 +134,9 @@ class TransformerBlock(nn.Module):
 class SpatialTransformer(nn.Module):
     """GroupNorm -> 1x1 conv -> transformer blocks on (B, H*W, C) -> 1x1 conv, residual."""
 
-    def __init__(self, dim: int, heads: int, depth: int, ff_mult: int, groups: int, eps: float) -> None:
+    def __init__(
+        self, dim: int, heads: int, depth: int, ff_mult: int, groups: int, eps: float
+    ) -> None:
         super().__init__()
         self.norm = nn.GroupNorm(groups, dim, eps=eps)
         self.proj_in = nn.Conv2d(dim, dim, 1)
@@ -180,6 +189,11 @@ class Level(nn.Module):
         self.upsamplers = nn.ModuleList()
 
 
+def levels_of(blocks: nn.ModuleList) -> list[Level]:
+    """The `Level`s of a down or up path, typed (a ModuleList yields plain Modules)."""
+    return [cast(Level, block) for block in blocks]
+
+
 class MidBlock(nn.Module):
     def __init__(self, ch: int, emb_dim: int, heads: int, cfg: UNetConfig) -> None:
         super().__init__()
@@ -217,7 +231,12 @@ class AudioLDMUNet(nn.Module):
 
         def transformer(ch: int, level: int) -> SpatialTransformer:
             return SpatialTransformer(
-                ch, cfg.heads[level], cfg.transformer_depth, cfg.ff_mult, groups, cfg.transformer_norm_eps
+                ch,
+                cfg.heads[level],
+                cfg.transformer_depth,
+                cfg.ff_mult,
+                groups,
+                cfg.transformer_norm_eps,
             )
 
         self.conv_in = nn.Conv2d(cfg.in_channels, base, 3, padding=1)
@@ -247,7 +266,9 @@ class AudioLDMUNet(nn.Module):
             out_ch = channels[level]
             block = Level()
             for _ in range(cfg.num_res_blocks + 1):
-                block.resnets.append(ResnetBlock(ch + skip_channels.pop(), out_ch, emb_dim, groups, eps))
+                block.resnets.append(
+                    ResnetBlock(ch + skip_channels.pop(), out_ch, emb_dim, groups, eps)
+                )
                 ch = out_ch
                 if level in cfg.attention_levels:
                     block.attentions.append(transformer(ch, level))
@@ -263,11 +284,13 @@ class AudioLDMUNet(nn.Module):
         if timesteps.ndim == 0:
             timesteps = timesteps.expand(x.shape[0])
         t_emb = timestep_embedding(timesteps, self.config.model_channels).to(x.dtype)
-        emb = torch.cat([self.time_embedding(t_emb), self.class_embedding(cond.to(x.dtype))], dim=-1)
+        emb = torch.cat(
+            [self.time_embedding(t_emb), self.class_embedding(cond.to(x.dtype))], dim=-1
+        )
 
         h = self.conv_in(x)
         skips = [h]
-        for block in self.down_blocks:
+        for block in levels_of(self.down_blocks):
             for index, resnet in enumerate(block.resnets):
                 h = resnet(h, emb)
                 if len(block.attentions):
@@ -279,7 +302,7 @@ class AudioLDMUNet(nn.Module):
 
         h = self.mid_block(h, emb)
 
-        for block in self.up_blocks:
+        for block in levels_of(self.up_blocks):
             for index, resnet in enumerate(block.resnets):
                 h = resnet(torch.cat([h, skips.pop()], dim=1), emb)
                 if len(block.attentions):
