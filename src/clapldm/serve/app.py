@@ -93,11 +93,14 @@ def create_app(
     job_ttl_seconds: float = 1800.0,
     max_jobs: int = 256,
     device: str = "cpu",
+    lora_dir: str | os.PathLike[str] | None = None,
 ) -> FastAPI:
     """Build the server around a pipeline (or a model path / hub id / None = bundled).
 
     `output_dir` is created if needed and is the only place the server writes. Finished
     jobs (and their files) expire after `job_ttl_seconds`; at most `max_jobs` are kept.
+    `lora_dir`: a folder of LoRA adapter folders; requests may name those (by folder
+    name) and nothing else (`load_lora_library`).
     """
     pipe = (
         pipe_or_model
@@ -112,11 +115,13 @@ def create_app(
     )
     if not limit > 0:
         raise InvalidInputError(f"max duration must be positive, got {max_duration!r}")
+    loras = load_lora_library(pipe, lora_dir) if lora_dir is not None else ()
     limits = Limits(
         max_duration=limit,
         max_steps=max_steps,
         max_candidates=max_candidates,
         max_upload_bytes=max_upload_bytes,
+        loras=loras,
     )
     manager = JobManager(
         AudioRunner(pipe, folder),
@@ -157,6 +162,26 @@ def create_app(
     _add_api_routes(app, pipe, manager, limits)
     _add_page_routes(app)
     return app
+
+
+def load_lora_library(pipe: Any, folder: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Load every adapter folder directly inside `folder` onto `pipe`, switched off (scale 0),
+    under its folder name; returns the names requests may use. A folder that is not an
+    adapter, has an unusable name, or was trained on another base model is skipped with a
+    warning; a `folder` that is missing is a one-line error."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise InvalidInputError(f"--lora-dir {root}: no such folder")
+    names = []
+    for sub in sorted(p for p in root.iterdir() if (p / "adapter_config.json").is_file()):
+        try:
+            pipe.load_lora(sub, scale=0.0, name=sub.name)
+        except ClapLdmError as exc:
+            logger.warning("LoRA adapter %s skipped: %s", sub.name, exc)
+            continue
+        names.append(sub.name)
+    logger.info("LoRA adapters offered: %s", ", ".join(names) or "none")
+    return tuple(names)
 
 
 def _output_folder(output_dir: str | os.PathLike[str]) -> Path:
@@ -337,6 +362,7 @@ def _add_server_routes(app: FastAPI, pipe: Any, manager: JobManager, limits: Lim
             max_candidates=limits.max_candidates,
             max_upload_bytes=limits.max_upload_bytes,
             max_seed=MAX_SEED,
+            loras=list(limits.loras),
         )
 
 
