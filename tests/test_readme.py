@@ -35,6 +35,7 @@ from clapldm.pipeline import AudioLDM
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 TRAINING_SECTION = "Train on your own sounds"
+TEACH_SECTION = "Teach it your sounds"  # runs in test_readme_teach_flow
 
 # Commands that do not run in the tests, by their leading words, and why.
 EXCLUDED: dict[tuple[str, ...], str] = {
@@ -57,6 +58,8 @@ EXCLUDED_WORDS: dict[str, str] = {
 }
 # Whole README sections whose commands do not run here, and why.
 EXCLUDED_SECTIONS: dict[str, str] = {
+    "Teach it your sounds: the demonstration": "needs the project's corpus and about 45 "
+    "minutes of CPU; test_readme_teach_flow runs the same train / export / generate commands",
     "Rebuild the bundled model": "needs the corpus (`clapldm data build-corpus`: an hour of "
     "downloads and renders), hours of training, and the step sweep / report benchmarks; the "
     "same train / export / preencode commands run on 12 clips in test_readme_training_flow",
@@ -141,11 +144,19 @@ def exclusion(command: Command) -> str | None:
     return None
 
 
-def commands_to_run(section_is_training: bool) -> list[Command]:
+def commands_to_run(section_is_training: bool, section: str = TRAINING_SECTION) -> list[Command]:
+    """The runnable commands of `section` (or, `section_is_training=False`, of every
+    section but the two training flows, which run in their own tests)."""
+    flows = (TRAINING_SECTION, TEACH_SECTION)
     return [
         c
         for c in readme_commands(README.read_text(encoding="utf-8"))
-        if exclusion(c) is None and c.section.startswith(TRAINING_SECTION) == section_is_training
+        if exclusion(c) is None
+        and (
+            c.section.startswith(section)
+            if section_is_training
+            else not c.section.startswith(flows)
+        )
     ]
 
 
@@ -362,3 +373,29 @@ def test_readme_training_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     audio, rate = sf.read("door.wav", dtype="float32")
     assert rate == 22050 and audio.shape == (22050,) and np.isfinite(audio).all()
     assert os.path.isdir("my-model")
+
+
+@pytest.mark.slow
+def test_readme_teach_flow(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "Teach it your sounds" commands as written, on the bundled model and a folder of
+    8 WAV files, each training run cut to 2 steps: LoRA -> adapter -> generate with it ->
+    merged model; pre-encoded LoRA; full fine-tune -> model -> generate; the Python block."""
+    monkeypatch.chdir(tmp_path)
+    sounds = tmp_path / "my_sounds" / "kit"
+    sounds.mkdir(parents=True)
+    for k in range(8):
+        write_noise(sounds / f"hit_{k:02d}.wav", 1.0, seed=k)
+    commands = commands_to_run(section_is_training=True, section=TEACH_SECTION)
+    assert [c.words[:3] for c in commands if c.words[0] == "clapldm"][:3] == [
+        ("clapldm", "train", "ldm"),
+        ("clapldm", "export", "runs/kit"),
+        ("clapldm", "generate", "a snare drum hit"),
+    ], "the README's fine-tuning flow changed: update this test"
+    for command in commands:
+        if command.words[:2] == ("clapldm", "train"):
+            extra = ("--max-steps", "2", "--set", "train.batch_size=2", "--no-progress")
+            command = Command(command.section, command.words + extra)
+        run_command(command, tmp_path)
+    assert (tmp_path / "kit-lora" / "adapter_model.safetensors").is_file()
+    assert (tmp_path / "kit-model" / "model_index.json").is_file()
+    assert sf.info("snare.wav").samplerate == 22050
