@@ -186,6 +186,11 @@ def _write(
 def cmd_generate(args: argparse.Namespace) -> int:
     kwargs = _sampling_kwargs(args)
     if args.prompts:  # many clips: a work file, one or many processes, resumable
+        if args.lora:
+            raise InvalidInputError(
+                "--lora is not supported with --prompts yet; merge the adapter into a model "
+                "(clapldm export RUN --format full) and pass --model"
+            )
         return run_prompts_file(args, kwargs)
     if args.from_file:
         return _generate_from(args)
