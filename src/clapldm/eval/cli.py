@@ -52,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LIST",
         default="auto",
         help=(
-            f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14 "
-            "and vggish when their weights are given, plus the CLAP model"
+            f"comma-separated subset of {','.join(BACKBONES)}, or auto (default): cnn14, "
+            "vggish and aisfx when their weights are given, plus the CLAP model"
         ),
     )
     parser.add_argument(
@@ -61,6 +61,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--vggish-weights", type=Path, metavar="FILE", help="torchvggish vggish-10086976.pth"
+    )
+    parser.add_argument(
+        "--aisfx-weights",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "aiSFX checkpoint.pth (default with --backbone aisfx: the one in the installed "
+            "package: pip install --no-deps aisfx==0.1.2)"
+        ),
     )
     parser.add_argument(
         "--clap",
@@ -94,8 +103,8 @@ def build_parser(prog: str = "clapldm eval") -> argparse.ArgumentParser:
 
 _DESCRIPTION = (
     "Compare generated audio with reference audio: FD, FAD, KL, IS and CLAP score "
-    "(audioldm_eval's definitions; every file mono at 16 kHz). Each number is labelled "
-    "with the backbone it was computed on."
+    "(audioldm_eval's definitions; every file mono at 16 kHz; 44.1 kHz for aisfx). Each "
+    "number is labelled with the backbone it was computed on."
 )
 
 
@@ -189,6 +198,7 @@ def run(args: argparse.Namespace, encoder_loader: EncoderLoader) -> int:
         encoder=encoder,
         cnn14=cnn14_weights,
         vggish=vggish_weights,
+        aisfx=args.aisfx_weights,
         device=args.eval_device,
     )
     if clap_error and "clap" in report.skipped_metrics:

@@ -12,6 +12,10 @@ Differences from audioldm_eval, on purpose: files are paired by stem (``a.wav`` 
 are listed as skipped) instead of returning -1 unless 99% of names match; resampling is
 soxr for every backbone (the reference uses torchaudio for CNN14 and resampy for VGGish);
 VGGish reads float samples (the reference reads 16-bit integers).
+
+One more backbone, not in audioldm_eval: ``aisfx`` (FD on the 512-d embeddings of the
+aiSFX sound-effects network, files read at 44.1 kHz; see ``clapldm.eval.aisfx``), whose
+weights ship in the PyPI package ``aisfx``, so it runs offline once that is installed.
 """
 
 from __future__ import annotations
@@ -27,6 +31,12 @@ import numpy as np
 import torch
 
 from clapldm.errors import AudioReadError, ClapLdmError, InvalidInputError, ModelLoadError
+from clapldm.eval.aisfx import (
+    AISFX_LABEL,
+    AISFX_SAMPLE_RATE,
+    aisfx_file_embedding,
+    load_aisfx,
+)
 from clapldm.eval.cnn14 import Cnn14, load_cnn14
 from clapldm.eval.files import (
     EVAL_SAMPLE_RATE,
@@ -45,14 +55,15 @@ from clapldm.eval.metrics import (
     kl_divergence,
 )
 from clapldm.eval.vggish import Vggish, load_vggish
+from clapldm.models.aisfx import AISFX_PACKAGE, AISFX_VERSION, AisfxEmbedder
 
 logger = logging.getLogger(__name__)
 
 METRICS = ("fd", "fad", "kl", "is", "clap")
-BACKBONES = ("cnn14", "vggish", "clap")
+BACKBONES = ("cnn14", "vggish", "clap", "aisfx")
 # Which backbones can produce each metric.
 METRIC_BACKBONES = {
-    "fd": ("cnn14", "clap"),
+    "fd": ("cnn14", "clap", "aisfx"),
     "fad": ("vggish", "clap"),
     "kl": ("cnn14",),
     "is": ("cnn14",),
@@ -63,6 +74,7 @@ BACKBONE_HINTS = {
     "cnn14": "--cnn14-weights FILE (PANNs Cnn14_16k_mAP=0.438.pth)",
     "vggish": "--vggish-weights FILE (torchvggish vggish-10086976.pth)",
     "clap": "a CLAP model",
+    "aisfx": f"--backbone aisfx with `pip install --no-deps {AISFX_PACKAGE}=={AISFX_VERSION}`",
 }
 CNN14_LABEL = "panns-cnn14-16k"
 VGGISH_LABEL = "vggish"
@@ -153,12 +165,16 @@ class EvalReport:
         """The report as JSON text."""
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
+    def _uses_aisfx(self) -> bool:
+        return any(r.backbone == AISFX_LABEL for r in self.results)
+
     def to_table(self) -> str:
         """A plain-text table of results, then skipped metrics and files."""
         lines = [
             f"generated: {self.generated_dir} ({self.files_used.get('generated', 0)} files read)",
             f"reference: {self.reference_dir} ({self.files_used.get('reference', 0)} files read)",
-            f"all audio resampled to {self.sample_rate} Hz",
+            f"all audio resampled to {self.sample_rate} Hz"
+            + (f" ({AISFX_SAMPLE_RATE} Hz for aisfx)" if self._uses_aisfx() else ""),
             "",
         ]
         header = ("metric", "backbone", "value", "n_gen", "n_ref", "note")
@@ -193,6 +209,7 @@ class _Models:
     cnn14: Cnn14 | None
     vggish: Vggish | None
     encoder: AudioTextEmbedder | None
+    aisfx: AisfxEmbedder | None
     captions: dict[str, str]  # index_captions() of the user's captions
 
     def uses(self, metric: str, backbone: str) -> bool:
@@ -211,6 +228,7 @@ class _FileFeatures:
     cnn14_logits: dict[str, np.ndarray] = field(default_factory=dict)  # (527,)
     vggish: dict[str, np.ndarray] = field(default_factory=dict)  # (N_examples, 128)
     clap_audio: dict[str, np.ndarray] = field(default_factory=dict)  # (D,)
+    aisfx: dict[str, np.ndarray] = field(default_factory=dict)  # (512,)
     readable: list[str] = field(default_factory=list)
 
 
@@ -235,6 +253,7 @@ def evaluate(
     encoder: AudioTextEmbedder | None = None,
     cnn14: Cnn14 | str | Path | None = None,
     vggish: Vggish | str | Path | None = None,
+    aisfx: AisfxEmbedder | str | Path | None = None,
     device: str | torch.device = "cpu",
     progress: Callable[[str, int, int], None] | None = None,
 ) -> EvalReport:
@@ -248,21 +267,24 @@ def evaluate(
       ``"auto"`` (default): each one whose model is given. cnn14 gives fd, kl, is (needs
       ``cnn14``: a model or a weights file); vggish gives fad (needs ``vggish``); clap
       gives fd and fad on ``encoder`` audio embeddings (one per file, so the two are the
-      same number). Each requested metric is computed on every chosen backbone that
+      same number); aisfx gives fd on aiSFX embeddings (``aisfx``: a model, a
+      ``checkpoint.pth``, or None for the installed ``aisfx`` package's weights; with
+      ``"auto"`` it is used only when ``aisfx`` is given). Each requested metric is computed on every chosen backbone that
       supports it; a metric that none supports is listed in ``skipped_metrics``.
     captions: {file name or stem: caption}; the CLAP score (``clap``) is the mean cosine
       of ``encoder``'s text and audio embeddings over the captioned generated files. It is
       computed whenever ``encoder`` and ``captions`` are given, whatever ``backbone`` is.
     progress: called as ``progress(side, files_done, files_total)`` while reading.
 
-    Every file is read once, mono, resampled to 16 kHz. Raises ``InvalidInputError`` for
+    Every file is read once, mono, resampled to 16 kHz (and once more at 44.1 kHz for
+    aisfx). Raises ``InvalidInputError`` for
     a missing or empty folder or unknown names, ``ModelLoadError`` when a chosen backbone
     has no model; unreadable files are skipped and reported, never fatal.
     """
     gen_dir, ref_dir = Path(generated_dir), Path(reference_dir)
     wanted = _parse_choices(metrics, METRICS, "metrics")
     if isinstance(backbone, str) and backbone.strip().lower() == "auto":
-        given = {"cnn14": cnn14, "vggish": vggish, "clap": encoder}
+        given = {"cnn14": cnn14, "vggish": vggish, "clap": encoder, "aisfx": aisfx}
         backbones = [name for name, model in given.items() if model is not None]
     else:
         backbones = _parse_choices(backbone, BACKBONES, "backbones")
@@ -294,6 +316,7 @@ def evaluate(
         cnn14=_resolve_cnn14(cnn14, device) if "cnn14" in uses else None,
         vggish=_resolve_vggish(vggish, device) if "vggish" in uses else None,
         encoder=encoder,
+        aisfx=load_aisfx(aisfx, device) if "aisfx" in uses else None,
         captions=index_captions(captions) if captions else {},
     )
     with torch.inference_mode():
@@ -343,6 +366,7 @@ def _extract(
     need_cnn14 = need_cnn14 or (is_gen and models.uses("is", "cnn14"))
     need_vggish = models.uses("fad", "vggish")
     need_clap_fd = models.uses("fd", "clap") or models.uses("fad", "clap")
+    need_aisfx = models.uses("fd", "aisfx")
     need_caption = is_gen and "clap" in models.plan
     for done, path in enumerate(files, start=1):
         if progress is not None:
@@ -378,6 +402,9 @@ def _extract(
                 report.files_skipped.append(SkippedFile(side, name, reason, ("fd", "fad", "clap")))
             else:
                 feats.clap_audio[name] = embedding[0].detach().double().cpu().numpy()
+        if need_aisfx and models.aisfx is not None:
+            wave_44k = read_mono(path, AISFX_SAMPLE_RATE)  # the network's own rate
+            feats.aisfx[name] = aisfx_file_embedding(models.aisfx, wave_44k).double().numpy()
     if progress is not None:
         progress(side, len(files), len(files))
     report.files_used[side] = len(feats.readable)
@@ -408,6 +435,12 @@ def _compute(
         value = frechet_from_features(gen_emb, ref_emb)
         detail = f"{gen_emb.shape[1]}-d embedding, one per file"
         return [MetricResult("fd", CNN14_LABEL, value, None, len(gen_emb), len(ref_emb), detail)]
+    if metric == "fd" and backbone == "aisfx":
+        gen_emb = _stack(gen.aisfx, "FD", "generated", 2)
+        ref_emb = _stack(ref.aisfx, "FD", "reference", 2)
+        value = frechet_from_features(gen_emb, ref_emb)
+        detail = "512-d, 44.1 kHz, mean of 2.3 s blocks (hop 1.16 s), one per file"
+        return [MetricResult("fd", AISFX_LABEL, value, None, len(gen_emb), len(ref_emb), detail)]
     if metric in ("fd", "fad") and backbone == "clap":
         gen_emb = _stack(gen.clap_audio, metric.upper(), "generated", 2)
         ref_emb = _stack(ref.clap_audio, metric.upper(), "reference", 2)
