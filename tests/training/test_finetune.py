@@ -7,8 +7,12 @@ independently loaded pipeline, for each format the loader reads.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +38,7 @@ from clapldm.training.finetune import init_run
 from clapldm.training.runner import build_data, build_module, train
 
 from .conftest import LossRecorder, make_corpus, write_clip
+from .test_ddp import DRIVER
 
 FIRST_STEP = ["train.batch_size=2", "train.segment_seconds=0.5", "train.max_steps=1"]
 
@@ -195,3 +200,48 @@ def test_diffusers_without_an_audio_tower_needs_captions(tmp_path: Path, clip_fo
     run = init_run(source, model, overrides=FIRST_STEP)
     with pytest.raises(ConfigError, match="no audio tower"):
         build_module(run, resolve_data(clip_folder), init_model=model)
+
+
+def test_lora_fine_tuning_under_ddp(tmp_path: Path, clip_folder: Path) -> None:
+    """2 CPU processes (gloo) fine-tune the same adapters: identical at the end, base untouched."""
+    source, _ = model_source("native", tmp_path)
+    run = init_run(source, AudioLDM.from_pretrained(source), overrides=[*FIRST_STEP])
+    config = tmp_path / "finetune.json"
+    config.write_text(json.dumps(run.to_dict()))
+    (tmp_path / "driver.py").write_text(DRIVER)
+    out = tmp_path / "run"
+    out.mkdir()
+    sets = ["train.max_steps=2", "train.lr=0.01", "ldm.lora_rank=2", "train.ema_decay=0.9"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    env["MASTER_PORT"] = str(30500 + os.getpid() % 1000)
+    process = subprocess.run(
+        [
+            sys.executable,
+            str(tmp_path / "driver.py"),
+            str(config),
+            str(clip_folder),
+            str(out),
+            *sets,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    ranks = [json.loads((out / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert [r["step"] for r in ranks] == [2, 2]
+    assert ranks[0]["digests"] == ranks[1]["digests"]
+    base = {k: v for k, v in AudioLDM.from_pretrained(source).unet.state_dict().items()}
+    adapters = [k for k in ranks[0]["digests"] if ".lora_" in k]
+    assert adapters and any(k.startswith("ema.") for k in adapters)
+    compared = 0
+    for key, value in base.items():  # the frozen base is the init model's on both ranks
+        name = "unet." + key.replace(".weight", ".base_layer.weight").replace(
+            ".bias", ".base_layer.bias"
+        )
+        if name in ranks[0]["digests"]:
+            digest = hashlib.sha256(value.float().numpy().tobytes()).hexdigest()
+            assert ranks[0]["digests"][name] == digest, name
+            compared += 1
+    assert compared > 0
