@@ -13,10 +13,11 @@ import soundfile as sf
 import torch
 
 from clapldm import AudioLDM
-from clapldm.adapters import read_adapter
+from clapldm.adapters import read_adapter, unet_hash
 from clapldm.audio.io import read_tags
 from clapldm.cli import main, parse_lora_args
 from clapldm.debug import tiny_pipeline
+from clapldm.testing import byte_level_roberta_tokenizer, original_checkpoint_state
 
 
 @pytest.fixture(scope="module")
@@ -136,3 +137,24 @@ def test_lora_with_a_prompts_file_is_refused(
     args = ["generate", "--prompts", str(prompts), "--lora", "kit", "-o", str(tmp_path / "out")]
     assert main(args) != 0
     assert "--lora is not supported with --prompts" in capsys.readouterr().err
+
+
+def test_init_from_an_original_ckpt_with_loader_options(adapter: Path, tmp_path: Path) -> None:
+    """--set ldm.init_options reaches the loader (an original .ckpt holds no tokenizer)."""
+    pipe = tiny_pipeline(seed=4)
+    torch.save({"state_dict": original_checkpoint_state(pipe)}, tmp_path / "tiny.ckpt")
+    options = {
+        "tokenizer": str(byte_level_roberta_tokenizer(tmp_path / "tokenizer")),
+        "head_dim": 8,
+        "norm_groups": [8, 4],
+    }
+    run = [
+        "train", "ldm", "--init", str(tmp_path / "tiny.ckpt"), "--data",
+        str(adapter.parent / "my_sounds"), "--out", str(tmp_path / "run"), "--max-steps", "1",
+        "--lora-rank", "2", "--no-progress", "--set", "train.batch_size=2",
+        "--set", "train.segment_seconds=0.5", "--set", f"ldm.init_options={json.dumps(options)}",
+    ]  # fmt: skip
+    assert main(run) == 0
+    assert main(["export", str(tmp_path / "run"), "-o", str(tmp_path / "ckpt-lora")]) == 0
+    loaded = AudioLDM.from_pretrained(tmp_path / "tiny.ckpt", **options)
+    assert read_adapter(tmp_path / "ckpt-lora").base_hash == unet_hash(loaded.unet)

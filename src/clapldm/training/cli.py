@@ -232,7 +232,7 @@ def _lora_overrides(args: argparse.Namespace) -> list[str]:
 
 def _init_run(init: str, config: str | None, overrides: list[str]) -> tuple[Any, Any]:
     """(the fine-tuning run, the loaded model) for ``--init``."""
-    from clapldm.training.config import LdmTrainConfig
+    from clapldm.training.config import LdmTrainConfig, apply_overrides
     from clapldm.training.finetune import BUNDLED, init_run, load_init_model
 
     data = None
@@ -243,9 +243,10 @@ def _init_run(init: str, config: str | None, overrides: list[str]) -> tuple[Any,
             raise ConfigError(f"{config}: not a readable JSON config ({exc})") from None
     path = Path(init).expanduser()
     source = str(path.resolve()) if init != BUNDLED and path.exists() else init
-    options = {}
-    if data is not None:
-        options = dict(data.get("ldm", {}).get("init_options", {}))
+    # The loader options (e.g. an original .ckpt's tokenizer) from the config and --set.
+    ldm = {"ldm": dict((data or {}).get("ldm", {}))}
+    wanted = [o for o in overrides if o.startswith("ldm.init_options")]
+    options = dict(apply_overrides(ldm, wanted)["ldm"].get("init_options", {}))
     model = load_init_model(LdmTrainConfig(init=source, init_options=options))
     return init_run(source, model, data, overrides), model
 
