@@ -78,7 +78,9 @@ def _coerce(hint: Any, value: Any, where: str) -> Any:
     """Convert JSON values to the annotated type (lists -> tuples), checking basic types."""
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+    if origin is typing.Union or (
+        origin is not None and str(origin) == "<class 'types.UnionType'>"
+    ):
         if value is None and type(None) in args:
             return None
         errors = []
@@ -255,6 +257,13 @@ class ClapConfig(ConfigBase):
     # laion only: False when the saved transformers model is a text tower alone (what a
     # diffusers AudioLDM folder holds in text_encoder/); embed_audio then raises.
     audio_tower: bool = True
+    # compact only: the audio tower. "cnn": the log-mel CNN (audio_channels). "aisfx": the
+    # pretrained aiSFX sound-effects CNN (frozen, its weights saved with ours) beside a
+    # spectral-profile branch on the log-mel (time max and mean per mel bin: pitch and
+    # timbre detail that aiSFX's frequency pooling loses), one projection over both.
+    audio_backbone: typing.Literal["cnn", "aisfx"] = "cnn"
+    # compact only: how many of the text tower's top transformer layers train (0: frozen).
+    text_train_layers: int = 0
 
 
 @dataclass(frozen=True)

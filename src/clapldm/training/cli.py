@@ -157,6 +157,23 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--shard-size", type=int, default=2000)
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--clap-features",
+        default=None,
+        metavar="DIR",
+        help="CLAP features pre-encoded from the same data (reused for the audio embeddings)",
+    )
+    p.add_argument(
+        "--part",
+        default="1/1",
+        metavar="K/N",
+        help="clap config: encode every N-th clip from the K-th (run N processes in parallel)",
+    )
+    p.add_argument(
+        "--no-text",
+        action="store_true",
+        help="skip caption text embeddings (only ldm.condition text/mixed reads them)",
+    )
     p.set_defaults(func=cmd_preencode)
 
 
@@ -298,7 +315,7 @@ def cmd_assemble(args: argparse.Namespace) -> int:
 
 def cmd_preencode(args: argparse.Namespace) -> int:
     from clapldm.training.config import load_training_config, resolve_paths
-    from clapldm.training.preencode import preencode
+    from clapldm.training.preencode import preencode, preencode_clap_features
 
     _enable_info_logging()
     if args.init is not None:
@@ -312,6 +329,21 @@ def cmd_preencode(args: argparse.Namespace) -> int:
         if done % 100 == 0 or done == total:
             logger.info("pre-encoded %d/%d clips", done, total)
 
+    if run.stage == "clap":
+        index_k, _, count_n = args.part.partition("/")
+        if not (index_k.isdigit() and count_n.isdigit()):
+            raise ConfigError(f"--part {args.part!r}: expected K/N, e.g. 1/2")
+        count = preencode_clap_features(
+            run,
+            args.data,
+            args.out,
+            max_seconds=args.max_seconds,
+            device=args.device,
+            part=(int(index_k), int(count_n)),
+            progress=progress,
+        )
+        print(f"{count} clips -> {args.out}")
+        return 0
     count = preencode(
         run,
         args.data,
@@ -321,6 +353,8 @@ def cmd_preencode(args: argparse.Namespace) -> int:
         shard_size=args.shard_size,
         device=args.device,
         progress=progress,
+        clap_features=args.clap_features,
+        text_embeddings=not args.no_text,
     )
     print(f"{count} samples -> {args.out}")
     return 0

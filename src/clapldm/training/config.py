@@ -92,6 +92,16 @@ class ClapTrainConfig(ConfigBase):
     precompute_text: bool = True
     # Batch pairs whose captions are identical are not treated as negatives.
     mask_duplicate_captions: bool = True
+    # Auxiliary MIDI-pitch classification on both towers' embeddings for clips whose
+    # manifest meta has kind "midi_note" (0 = off).
+    pitch_weight: float = 0.0
+    # Pre-encoded features only (`clapldm preencode --stage clap`): the first
+    # hard_negatives slots of every batch are notes of one instrument; source_balance 0
+    # draws clips as they come, 1 draws every source equally often.
+    hard_negatives: int = 0
+    source_balance: float = 0.0
+    # Learning rate of the text tower's trained layers (model.text_train_layers); 0 = train.lr.
+    text_lr: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from clapldm.data.manifest import (
 )
 from clapldm.data.shards import PreencodedDataset, ShardStore, is_preencoded, read_preencoded_meta
 from clapldm.errors import DataError
+from clapldm.training.clap_features import ClapFeatureDataset, is_clap_features
 from clapldm.training.config import TrainingRun
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".opus", ".aif", ".ai
 
 @dataclass(frozen=True)
 class DataSpec:
-    kind: str  # "manifest" | "shards" | "preencoded"
+    kind: str  # "manifest" | "shards" | "preencoded" | "clap_features" | "folder"
     location: str
 
 
@@ -64,6 +65,8 @@ def resolve_data(spec: str | os.PathLike[str]) -> DataSpec:
         return DataSpec("manifest", str(path.resolve()))
     if path.is_dir() and is_preencoded(path):
         return DataSpec("preencoded", str(path.resolve()))
+    if path.is_dir() and is_clap_features(path):
+        return DataSpec("clap_features", str(path.resolve()))
     if path.is_dir() and not any(path.glob("*.tar")) and audio_files(path):
         return DataSpec("folder", str(path.resolve()))
     if path.is_dir() or path.suffix == ".tar" or any(ch in text for ch in "*?["):
@@ -151,7 +154,21 @@ class TrainingData(L.LightningDataModule):
         if self.dataset is not None:
             return self.dataset
         train = self.run.train
-        if self.spec.kind == "preencoded":
+        if self.spec.kind == "clap_features":
+            if self.run.stage != "clap":
+                raise DataError(
+                    f"{self.spec.location}: pre-encoded CLAP features are for the clap stage"
+                )
+            options = self.run.options
+            self.dataset = ClapFeatureDataset(
+                self.spec.location,
+                batch_size=train.batch_size,
+                seed=train.seed,
+                source_balance=options.source_balance,
+                hard_negatives=options.hard_negatives,
+                paraphrases=train.paraphrases,
+            )
+        elif self.spec.kind == "preencoded":
             if self.latent_frames <= 0:
                 raise DataError(f"{self.spec.location}: pre-encoded data is only for the ldm stage")
             self.dataset = PreencodedDataset(
@@ -181,7 +198,9 @@ class TrainingData(L.LightningDataModule):
         return self.dataset
 
     def captions(self) -> list[str]:
-        self.build()
+        dataset = self.build()
+        if isinstance(dataset, ClapFeatureDataset):
+            return dataset.captions()
         return _captions_of(self.store) if self.store is not None else []
 
     def setup(self, stage: str) -> None:

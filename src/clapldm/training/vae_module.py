@@ -22,7 +22,9 @@ import torch
 from torch import nn
 
 from clapldm.audio.mel import MelFrontEnd
-from clapldm.checkpoints.native import save_component
+from clapldm.checkpoints.native import load_into, load_weights, save_component
+from clapldm.config import VAEConfig
+from clapldm.errors import ConfigError
 from clapldm.models.discriminators import PatchDiscriminator
 from clapldm.models.vae import AutoencoderKL
 from clapldm.training.common import StageModule, lr_lambda, make_adam, mel_frames_for
@@ -35,6 +37,20 @@ from clapldm.training.losses import (
 )
 
 
+def initial_vae_weights(init: str, config: VAEConfig) -> dict[str, torch.Tensor] | None:
+    """Weights of the VAE component folder named by ``vae.init`` (None for "").
+
+    The folder's config must equal the training model's, its ``scale_factor`` aside (the
+    LDM stage measures that again)."""
+    if not init:
+        return None
+    folder = Path(init)
+    folder_config = VAEConfig.load(folder / "config.json")
+    if folder_config.replace(scale_factor=config.scale_factor) != config:
+        raise ConfigError(f"{folder}: its VAE config differs from the training config's model")
+    return load_weights(folder / "model.safetensors")
+
+
 class VaeModule(StageModule):
     """LightningModule of the VAE stage. Batch: {"wave": (B, S)} (normalised)."""
 
@@ -42,6 +58,9 @@ class VaeModule(StageModule):
         super().__init__(run)
         self.options: VaeTrainConfig = run.options
         self.vae = AutoencoderKL(run.model)
+        state = initial_vae_weights(self.options.init, run.model)
+        if state is not None:
+            load_into(self.vae, state, Path(self.options.init))
         self.mel = MelFrontEnd(run.mel)
         factor = self.vae.downsample_factor
         if run.mel.n_mels % factor:
@@ -92,7 +111,7 @@ class VaeModule(StageModule):
         opt_g = optimizers[0]
 
         mel = self.log_mel(batch["wave"])
-        if step == 0 and self.options.init_output_bias:
+        if step == 0 and self.options.init_output_bias and not self.options.init:
             self._init_output_bias(mel)
         recon, posterior = self.vae(
             mel, sample_posterior=self.options.sample_posterior, generator=generator
