@@ -235,10 +235,6 @@ def test_every_readme_command_is_run_or_excluded() -> None:
     assert any(c.section.startswith(TRAINING_SECTION) for c in commands)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lead edits the 'Rebuild the bundled model' section; remove this mark then",
-)
 def test_readme_commands_name_no_machine_paths() -> None:
     """Commands work from a checkout anywhere: no absolute paths of one machine."""
     absolute = [

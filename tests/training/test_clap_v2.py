@@ -73,7 +73,7 @@ def test_embed_audio_equals_features_path(tiny_v2: CompactClap) -> None:
     direct = tiny_v2.embed_audio(wave, 16_000)
     encoder = tiny_v2.audio_encoder
     assert isinstance(encoder, SfxAudioEncoder)
-    from clapldm.models.clap import resample_batch
+    from clapldm.models.clap_base import resample_batch
 
     features = encoder.aisfx_features(resample_batch(wave, 16_000, 44_100))
     stats = profile_stats(tiny_v2.mel(wave))
@@ -181,3 +181,15 @@ def test_train_and_resume_keep_text_layers(notes: Path, text_tower: Path, tmp_pa
 def test_config_defaults_keep_v1_models() -> None:
     config = ClapConfig(kind="compact", mel=MelConfig().to_dict())
     assert (config.audio_backbone, config.text_train_layers) == ("cnn", 0)
+
+
+def test_trains_from_raw_audio_too(notes: Path, text_tower: Path, tmp_path: Path) -> None:
+    """Without pre-encoding the same model trains from the manifest (features per step)."""
+    result, recorder = run_stage(
+        "clap",
+        notes,
+        tmp_path / "run",
+        [*V2_SETS, "train.max_steps=2", "train.checkpoint_every=2"],
+        text_tower=text_tower,
+    )
+    assert result.train_step == 2 and all(np.isfinite(recorder.series("loss")))

@@ -14,7 +14,7 @@ from clapldm.errors import ConfigError
 from clapldm.training.config import load_training_config
 from clapldm.training.vae_module import VaeModule, initial_vae_weights
 
-from .conftest import TINY
+from .conftest import TINY, run_stage
 
 
 def test_vae_init_loads_the_folder(tiny_parts: dict[str, Path]) -> None:
@@ -44,3 +44,23 @@ def test_vae_init_path_resolves_beside_the_config(
     path.write_text(json.dumps(config))
     run = load_training_config(path)
     assert Path(run.options.init).is_absolute()
+
+
+def test_decoder_only_keeps_the_latent_space(
+    tiny_parts: dict[str, Path], corpus: Path, tmp_path: Path
+) -> None:
+    folder = tiny_parts["vae"]
+    sets = [f"vae.init={folder}", "vae.decoder_only=true", "train.max_steps=2"]
+    sets += ["train.checkpoint_every=2", "train.lr=0.01"]
+    run_stage("vae", corpus, tmp_path / "run", sets)
+    checkpoint = torch.load(
+        tmp_path / "run" / "checkpoints" / "step=00000002.ckpt", weights_only=False
+    )
+    state = {
+        k[len("vae.") :]: v for k, v in checkpoint["state_dict"].items() if k.startswith("vae.")
+    }
+    saved = load_weights(folder / "model.safetensors")
+    frozen = [k for k in saved if k.startswith(("encoder.", "quant_conv."))]
+    moved = [k for k in saved if k.startswith("decoder.") and not torch.equal(state[k], saved[k])]
+    assert frozen and all(torch.equal(state[k], saved[k]) for k in frozen)
+    assert moved  # the decoder trained

@@ -44,7 +44,7 @@ from clapldm.data.dataset import ClipStore
 from clapldm.errors import AudioReadError, DataError
 from clapldm.fileio import atomic_path
 from clapldm.models.aisfx import SAMPLE_RATE as AISFX_SAMPLE_RATE
-from clapldm.models.clap import resample_batch
+from clapldm.models.clap_base import resample_batch
 from clapldm.models.compact_clap import CompactClap, SfxAudioEncoder, profile_stats
 
 logger = logging.getLogger(__name__)

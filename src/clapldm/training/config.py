@@ -123,6 +123,9 @@ class VaeTrainConfig(ConfigBase):
     # around -5 to -11, which an Adam-trained bias would take thousands of steps to reach.
     init_output_bias: bool = True
     init: str = ""  # "" = random, or a VAE component folder to continue from
+    # Train the decoder only (encoder and quant_conv frozen): the latent space stays what
+    # an LDM trained on this VAE's latents expects, while reconstructions improve.
+    decoder_only: bool = False
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,9 @@ class VaeModule(StageModule):
         state = initial_vae_weights(self.options.init, run.model)
         if state is not None:
             load_into(self.vae, state, Path(self.options.init))
+        if self.options.decoder_only:
+            self.vae.encoder.requires_grad_(False)
+            self.vae.quant_conv.requires_grad_(False)
         self.mel = MelFrontEnd(run.mel)
         factor = self.vae.downsample_factor
         if run.mel.n_mels % factor:
@@ -87,7 +90,7 @@ class VaeModule(StageModule):
 
     def configure_optimizers(self) -> Any:
         train = self.run.train
-        opt_g = make_adam(self.vae.parameters(), train.lr, self.run)
+        opt_g = make_adam([p for p in self.vae.parameters() if p.requires_grad], train.lr, self.run)
         optimizers = [opt_g]
         if self.use_disc:
             optimizers.append(
