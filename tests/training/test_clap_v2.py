@@ -5,6 +5,7 @@ and the LDM pre-encoding reuses the features exactly."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -193,3 +194,32 @@ def test_trains_from_raw_audio_too(notes: Path, text_tower: Path, tmp_path: Path
         text_tower=text_tower,
     )
     assert result.train_step == 2 and all(np.isfinite(recorder.series("loss")))
+
+
+def test_ldm_preencode_reuses_clap_features(
+    notes: Path, tiny_v2: CompactClap, tiny_parts: dict[str, Path], tmp_path: Path
+) -> None:
+    """`--clap-features` gives the audio embeddings embed_audio gives, without aiSFX."""
+    from clapldm.data.shards import index_shards, read_member, shard_paths
+    from clapldm.training.preencode import preencode
+
+    tiny_v2.save_pretrained(tmp_path / "clap")
+    entries = read_manifest(notes)
+    features = tmp_path / "features"
+    preencode_clap(
+        tiny_v2, ManifestStore(entries), features, entries_extra=[dict(e.extra) for e in entries]
+    )
+    run = load_training_config(
+        TINY / "ldm.json", [f"ldm.vae={tiny_parts['vae']}", f"ldm.clap={tmp_path / 'clap'}"]
+    )
+    preencode(run, notes, tmp_path / "direct")
+    preencode(run, notes, tmp_path / "reused", clap_features=features, text_embeddings=False)
+
+    def embeds(folder: Path) -> list[np.ndarray]:
+        samples = index_shards(shard_paths(folder))
+        return [np.load(io.BytesIO(read_member(m["audio_embed.npy"]))) for _, m in samples]
+
+    direct, reused = embeds(tmp_path / "direct"), embeds(tmp_path / "reused")
+    assert len(direct) == len(reused) == 12
+    for a, b in zip(direct, reused, strict=True):
+        np.testing.assert_allclose(a, b, atol=2e-3)  # float16 storage

@@ -69,30 +69,12 @@ def preencode(
     embedding (the crop length the CLAP was trained on, so short clips look as they did
     in its training); 0 embeds each clip as it is.
     """
-    if run.stage != "ldm":
-        raise ConfigError("preencode takes an ldm training config (it names the VAE and CLAP)")
+    spec, out = _check_job(run, data, output)
     options: LdmTrainConfig = run.options
-    if not options.init and (not options.vae or not options.clap):
-        raise ConfigError("preencode needs ldm.vae and ldm.clap folders, or ldm.init (--init)")
-    spec = resolve_data(data)
-    if spec.kind == "preencoded":
-        raise DataError(f"{data} is already pre-encoded")
-    out = Path(output)
-    if (out / PREENCODED_META).exists():
-        raise DataError(f"{out} already holds pre-encoded data; choose another folder")
     limit = max_seconds or options.max_duration
     mel_config = run.mel
     rate = mel_config.sample_rate
-    init: Any = load_init_model(options) if options.init else None
-    if init is not None and init.mel_config != mel_config:
-        raise ConfigError(f"ldm.init {options.init!r}: its mel config differs from the run's")
-    vae = (load_vae_component(options.vae, mel_config) if options.vae else init.vae).to(device)
-    clap = load_clap(options.clap, device=device) if options.clap else init.clap.to(device)
-    if not getattr(clap, "has_audio_tower", True):
-        raise ConfigError(
-            f"{options.clap or options.init}: its CLAP has no audio tower, so clips cannot be "
-            "embedded; name a CLAP with one (--set ldm.clap=FOLDER)"
-        )
+    vae, clap = _frozen_encoders(run, device)
     mel = MelFrontEnd(mel_config).to(device)
     factor = 2 ** (len(vae.config.ch_mult) - 1)
     store: ClipStore = build_store(run, spec, require_caption=False)
@@ -143,15 +125,58 @@ def preencode(
                 progress(index + 1, len(store))
     if count == 0:
         raise DataError(f"{data}: nothing could be pre-encoded")
-    with torch.no_grad():
-        uncond = clap.embed_text([""])[0].float().cpu().numpy()
-        silence = torch.full((1, 1, 8 * factor, mel_config.n_mels), floor, device=device)
-        pad = vae.encode(silence).mode()[0, :, 4].float().cpu().numpy()  # middle frame: (C, F')
+    uncond, pad = _uncond_and_pad(vae, clap, mel_config.n_mels, factor, floor, device)
     write_json_atomic(
         out / PREENCODED_META, _meta(run, data, count, limit, vae, uncond, pad, clap_seconds)
     )
     logger.info("pre-encoded %d samples into %s", count, out)
     return count
+
+
+def _check_job(
+    run: TrainingRun, data: str | os.PathLike[str], output: str | os.PathLike[str]
+) -> tuple[Any, Path]:
+    """(data spec, output folder) of an LDM pre-encoding job, refused in one line when the
+    config, the data or the folder does not fit."""
+    if run.stage != "ldm":
+        raise ConfigError("preencode takes an ldm training config (it names the VAE and CLAP)")
+    options: LdmTrainConfig = run.options
+    if not options.init and (not options.vae or not options.clap):
+        raise ConfigError("preencode needs ldm.vae and ldm.clap folders, or ldm.init (--init)")
+    spec = resolve_data(data)
+    if spec.kind == "preencoded":
+        raise DataError(f"{data} is already pre-encoded")
+    out = Path(output)
+    if (out / PREENCODED_META).exists():
+        raise DataError(f"{out} already holds pre-encoded data; choose another folder")
+    return spec, out
+
+
+def _frozen_encoders(run: TrainingRun, device: str) -> tuple[Any, Any]:
+    """The VAE and CLAP that ``ldm.vae`` / ``ldm.clap`` name, else ``ldm.init``'s."""
+    options: LdmTrainConfig = run.options
+    init: Any = load_init_model(options) if options.init else None
+    if init is not None and init.mel_config != run.mel:
+        raise ConfigError(f"ldm.init {options.init!r}: its mel config differs from the run's")
+    vae = (load_vae_component(options.vae, run.mel) if options.vae else init.vae).to(device)
+    clap = load_clap(options.clap, device=device) if options.clap else init.clap.to(device)
+    if not getattr(clap, "has_audio_tower", True):
+        raise ConfigError(
+            f"{options.clap or options.init}: its CLAP has no audio tower, so clips cannot be "
+            "embedded; name a CLAP with one (--set ldm.clap=FOLDER)"
+        )
+    return vae, clap
+
+
+@torch.no_grad()
+def _uncond_and_pad(
+    vae: Any, clap: Any, n_mels: int, factor: int, floor: float, device: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """CFG's "" embedding (D,) and the latent of silence, one frame (C, F')."""
+    uncond = clap.embed_text([""])[0].float().cpu().numpy()
+    silence = torch.full((1, 1, 8 * factor, n_mels), floor, device=device)
+    pad = vae.encode(silence).mode()[0, :, 4].float().cpu().numpy()  # middle frame
+    return uncond, pad
 
 
 def preencode_clap_features(
