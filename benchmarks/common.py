@@ -140,7 +140,7 @@ def build_peer_folder(folder: Path, size: str = "s", seed: int = 0) -> Path:
 
     from clapldm.checkpoints.keys_unet import unet_config_to_diffusers
     from clapldm.config import UNetConfig
-    from clapldm.testing import byte_level_roberta_tokenizer, randomize_
+    from clapldm.testing import audioldm_ddim_scheduler, byte_level_roberta_tokenizer, randomize_
 
     stamp = folder / "bench_stamp.json"
     wanted = {
@@ -216,15 +216,7 @@ def build_peer_folder(folder: Path, size: str = "s", seed: int = 0) -> Path:
             randomize_(module, seed + index + 1, scale=0.02)
         with torch.no_grad():  # a waveform of speech-like level (peak ~0.5) instead of ~0.02
             vocoder.conv_post.weight.mul_(VOCODER_OUTPUT_GAIN)
-        scheduler = diffusers.DDIMScheduler(
-            beta_start=0.0015,
-            beta_end=0.0195,
-            beta_schedule="scaled_linear",
-            clip_sample=False,
-            set_alpha_to_one=False,
-            steps_offset=1,
-            num_train_timesteps=1000,
-        )
+        scheduler = audioldm_ddim_scheduler()
         pipe = diffusers.AudioLDMPipeline(
             vae=vae.eval(),
             text_encoder=text_encoder,

@@ -323,15 +323,7 @@ def tiny_diffusers_pipeline(folder: str | os.PathLike[str]) -> Any:
         )
     for index, module in enumerate((vae, unet, vocoder)):
         randomize_(module, index + 1, scale=0.1)  # type: ignore[arg-type]  # untyped diffusers
-    scheduler = diffusers.DDIMScheduler(
-        beta_start=0.0015,
-        beta_end=0.0195,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        num_train_timesteps=1000,
-    )
+    scheduler = audioldm_ddim_scheduler()
     pipe = diffusers.AudioLDMPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -364,3 +356,19 @@ def original_checkpoint_state(pipe: Any) -> dict[str, torch.Tensor]:
     state["scale_factor"] = torch.tensor(pipe.vae.config.scale_factor)
     state["betas"] = torch.zeros(1000)
     return state
+
+
+def audioldm_ddim_scheduler() -> Any:
+    """diffusers' DDIMScheduler as AudioLDM configures it (scaled_linear 0.0015 -> 0.0195,
+    1000 steps, steps_offset 1, no clipping, alpha_prev of the last step alphas_cumprod[0])."""
+    import diffusers  # optional: only parity tests and benchmarks build the reference
+
+    return diffusers.DDIMScheduler(
+        beta_start=0.0015,
+        beta_end=0.0195,
+        beta_schedule="scaled_linear",
+        clip_sample=False,
+        set_alpha_to_one=False,
+        steps_offset=1,
+        num_train_timesteps=1000,
+    )

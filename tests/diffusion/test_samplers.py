@@ -10,6 +10,7 @@ from clapldm.diffusion import schedule
 from clapldm.diffusion.guidance import guided_eps_model
 from clapldm.diffusion.samplers import check_sampler, sample_ddim, sample_dpmpp_2m
 from clapldm.errors import InvalidInputError
+from clapldm.testing import audioldm_ddim_scheduler
 
 ALPHAS = schedule.alphas_cumprod(SchedulerConfig())
 MU, STD = 1.5, 0.8
@@ -77,16 +78,8 @@ def _model(x: torch.Tensor, t: int) -> torch.Tensor:
 def test_ddim_matches_diffusers_ddim_scheduler(eta: float) -> None:
     """Same model, same start and, for eta > 0, the same noise injected at every step
     (diffusers' `variance_noise`, our `noise` function), so the trajectories must agree."""
-    diffusers = pytest.importorskip("diffusers")
-    scheduler = diffusers.DDIMScheduler(
-        beta_start=0.0015,
-        beta_end=0.0195,
-        beta_schedule="scaled_linear",
-        clip_sample=False,
-        set_alpha_to_one=False,
-        steps_offset=1,
-        num_train_timesteps=1000,
-    )
+    pytest.importorskip("diffusers")
+    scheduler = audioldm_ddim_scheduler()
     scheduler.set_timesteps(10)
     x = torch.randn(2, 4, 8, 4, generator=torch.Generator().manual_seed(0))
     injected = torch.randn(10, *x.shape, generator=torch.Generator().manual_seed(1))

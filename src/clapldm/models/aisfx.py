@@ -57,7 +57,9 @@ def htk_mel_filterbank(
         return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
     fft_freqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sample_rate)
-    edges = mel_to_hz(np.linspace(hz_to_mel(np.array(f_min)), hz_to_mel(np.array(f_max)), n_mels + 2))
+    edges = mel_to_hz(
+        np.linspace(hz_to_mel(np.array(f_min)), hz_to_mel(np.array(f_max)), n_mels + 2)
+    )
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]
@@ -85,10 +87,19 @@ class AisfxFrontEnd(nn.Module):
         wave = wave / torch.where(peak > 0, peak, torch.ones_like(peak))
         if wave.shape[1] <= N_FFT // 2:  # reflect padding needs more samples than it pads
             wave = F.pad(wave, (0, N_FFT // 2 + 1 - wave.shape[1]))
-        spec = torch.stft(
-            wave, N_FFT, HOP_LENGTH, window=self.window, center=True, pad_mode="reflect",
-            return_complex=True,
-        ).abs().pow(2)  # (B, freq, frames)
+        spec = (
+            torch.stft(
+                wave,
+                N_FFT,
+                HOP_LENGTH,
+                window=self.window,
+                center=True,
+                pad_mode="reflect",
+                return_complex=True,
+            )
+            .abs()
+            .pow(2)
+        )  # (B, freq, frames)
         mel = torch.matmul(self.filters, spec).transpose(1, 2)  # (B, frames, mels)
         logmel = torch.log10(mel * 1e4 + 1.0) / SPEC_MAX
         if logmel.shape[1] < BLOCK_FRAMES:
