@@ -168,6 +168,9 @@ def test_train_and_resume_keep_text_layers(notes: Path, text_tower: Path, tmp_pa
     keys = checkpoint["state_dict"]
     assert any(k.startswith("clap.text_encoder.encoder.layer.0.") for k in keys)
     assert not any(k.startswith("clap.text_encoder.embeddings.") for k in keys)
+    original, _ = load_text_tower(text_tower)
+    key = "encoder.layer.0.attention.self.query.weight"
+    assert not torch.equal(keys[f"clap.text_encoder.{key}"], original.state_dict()[key])
     resumed, _ = run_stage(
         "clap",
         features,

@@ -34,6 +34,7 @@ from clapldm.audio.mel import MelFrontEnd
 from clapldm.config import ClapConfig, MelConfig
 from clapldm.errors import ConfigError, InvalidInputError, ModelLoadError
 from clapldm.fileio import atomic_path
+from clapldm.models.aisfx import EMBED_DIM as AISFX_DIM
 from clapldm.models.aisfx import SAMPLE_RATE as AISFX_SAMPLE_RATE
 from clapldm.models.aisfx import AisfxEmbedder, load_aisfx_trunk
 from clapldm.models.clap_base import (
@@ -238,11 +239,9 @@ class SfxAudioEncoder(nn.Module):
         super().__init__()
         self.aisfx = AisfxEmbedder()
         self.aisfx.requires_grad_(False)
-        self.aisfx_norm = nn.BatchNorm1d(self.aisfx.trunk.conv_block4.conv2.out_channels)
+        self.aisfx_norm = nn.BatchNorm1d(AISFX_DIM)
         self.profile = SpectralProfile(n_mels, self.profile_width)
-        self.projection = ProjectionMLP(
-            self.aisfx_norm.num_features + self.profile_width, embed_dim
-        )
+        self.projection = ProjectionMLP(AISFX_DIM + self.profile_width, embed_dim)
 
     def train(self, mode: bool = True) -> SfxAudioEncoder:
         super().train(mode)

@@ -127,14 +127,10 @@ class ClapModule(StageModule):
 
     # --------------------------------------------------------------------- training
     def configure_optimizers(self) -> Any:
-        text_layers = [
-            p
-            for n, p in self.named_parameters()
-            if p.requires_grad
-            and n.startswith(tuple(f"clap.{k}" for k in self.clap.trained_text_layers))
-        ]
-        chosen = {id(p) for p in text_layers}
-        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in chosen]
+        prefixes = tuple(f"clap.{k}" for k in self.clap.trained_text_layers)
+        trainable = [(n, p) for n, p in self.named_parameters() if p.requires_grad]
+        text_layers = [p for n, p in trainable if prefixes and n.startswith(prefixes)]
+        rest = [p for n, p in trainable if not (prefixes and n.startswith(prefixes))]
         groups: list[dict[str, Any]] = [{"params": rest}]
         if text_layers:  # pretrained layers fine-tune at their own (smaller) rate
             groups.append(
