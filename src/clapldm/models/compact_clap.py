@@ -418,14 +418,24 @@ class CompactClap(nn.Module):
         """
         wave = as_wave_batch(wave, sample_rate)
         if isinstance(self.audio_encoder, SfxAudioEncoder):
-            device = self.logit_scale.device
-            wave_44k = resample_batch(wave, sample_rate, AISFX_SAMPLE_RATE).to(device)
-            features = self.audio_encoder.aisfx_features(wave_44k)
-            logmel = self.mel(resample_batch(wave, sample_rate, self.sample_rate).to(device))
-            return self.embed_features(features, profile_stats(logmel))
+            return self.embed_features(*self.audio_features(wave, sample_rate))
         wave = resample_batch(wave, sample_rate, self.sample_rate)
         logmel = self.mel(wave.to(self.logit_scale.device))
         return self.embed_mel(logmel)
+
+    def audio_features(
+        self, wave: torch.Tensor, sample_rate: int, *, normalize: bool | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``audio_backbone="aisfx"``: (B, samples) -> the inputs of `embed_features`, the
+        frozen aiSFX features (B, 512) of the clip at 44.1 kHz and `profile_stats`
+        (B, 2 * n_mels) of ``self.mel`` (``normalize`` as there)."""
+        if not isinstance(self.audio_encoder, SfxAudioEncoder):
+            raise InvalidInputError("audio_features needs a CLAP with audio_backbone 'aisfx'")
+        device = self.logit_scale.device
+        wave_44k = resample_batch(wave, sample_rate, AISFX_SAMPLE_RATE).to(device)
+        features = self.audio_encoder.aisfx_features(wave_44k)
+        wave = resample_batch(wave, sample_rate, self.sample_rate).to(device)
+        return features, profile_stats(self.mel(wave, normalize=normalize))
 
     def embed_features(self, aisfx_features: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
         """``audio_backbone="aisfx"`` from pre-computed parts: aiSFX features (B, 512) of the

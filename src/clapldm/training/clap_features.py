@@ -43,9 +43,7 @@ from clapldm.config import ClapConfig, write_json_atomic
 from clapldm.data.dataset import ClipStore
 from clapldm.errors import AudioReadError, DataError
 from clapldm.fileio import atomic_path
-from clapldm.models.aisfx import SAMPLE_RATE as AISFX_SAMPLE_RATE
-from clapldm.models.clap_base import resample_batch
-from clapldm.models.compact_clap import CompactClap, SfxAudioEncoder, profile_stats
+from clapldm.models.compact_clap import CompactClap, SfxAudioEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +92,7 @@ def preencode_clap(
     ``part`` (K, N): only clips K-1, K-1+N, ... into ``output/part-K-of-N``.
     Returns the number of clips written; unreadable clips are skipped with a warning.
     """
-    encoder = clap.audio_encoder
-    if not isinstance(encoder, SfxAudioEncoder):
+    if not isinstance(clap.audio_encoder, SfxAudioEncoder):
         raise DataError("CLAP pre-encoding is for a CompactClap with audio_backbone 'aisfx'")
     index_k, count_n = part
     if not 1 <= index_k <= count_n:
@@ -115,8 +112,9 @@ def preencode_clap(
             logger.warning("skipping %s", exc)
             continue
         batch = torch.from_numpy(wave)[None].to(device)
-        aisfx.append(encoder.aisfx_features(resample_batch(batch, rate, AISFX_SAMPLE_RATE)))
-        stats.append(profile_stats(clap.mel(batch)).float())
+        clip_features, clip_stats = clap.audio_features(batch, rate)
+        aisfx.append(clip_features)
+        stats.append(clip_stats.float())
         extra = entries_extra[index] if entries_extra is not None else {}
         pitch.append(_label(extra, "pitch"))
         program.append(_label(extra, "program"))

@@ -28,13 +28,10 @@ from torch import nn
 
 from clapldm.errors import DataError
 from clapldm.fileio import atomic_path
-from clapldm.models.aisfx import SAMPLE_RATE as AISFX_SAMPLE_RATE
-from clapldm.models.clap_base import resample_batch
 from clapldm.models.compact_clap import (
     CompactClap,
     SfxAudioEncoder,
     load_text_tower,
-    profile_stats,
 )
 from clapldm.training.common import StageModule, lr_lambda, make_adam
 from clapldm.training.config import ClapTrainConfig, TrainingRun
@@ -150,11 +147,10 @@ class ClapModule(StageModule):
         if "aisfx" in batch:  # pre-encoded features
             audio = self.clap.embed_features(batch["aisfx"], batch["stats"])  # (B, D)
         elif isinstance(self.clap.audio_encoder, SfxAudioEncoder):  # raw audio: features now
-            wave = batch["wave"]
-            wave_44k = resample_batch(wave, self.clap.sample_rate, AISFX_SAMPLE_RATE)
-            aisfx = self.clap.audio_encoder.aisfx_features(wave_44k)
-            stats = profile_stats(self.clap.mel(wave, normalize=False))
-            audio = self.clap.embed_features(aisfx, stats)
+            parts = self.clap.audio_features(  # data is already normalised
+                batch["wave"], self.clap.sample_rate, normalize=False
+            )
+            audio = self.clap.embed_features(*parts)
         else:
             logmel = self.clap.mel(batch["wave"], normalize=False)  # data is already normalised
             audio = self.clap.embed_mel(logmel)  # (B, D)
