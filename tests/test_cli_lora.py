@@ -15,8 +15,9 @@ import torch
 from clapldm import AudioLDM
 from clapldm.adapters import read_adapter, unet_hash
 from clapldm.audio.io import read_tags
-from clapldm.cli import main, parse_lora_args
+from clapldm.cli import main
 from clapldm.debug import tiny_pipeline
+from clapldm.loading import parse_lora_args
 from clapldm.testing import byte_level_roberta_tokenizer, original_checkpoint_state
 
 
@@ -127,16 +128,6 @@ def test_full_exports_merge_the_adapter_or_the_whole_unet(
     assert not torch.equal(tuned.unet.conv_in.weight, base.unet.conv_in.weight)
     for key, value in base.vae.state_dict().items():
         assert torch.equal(value, tuned.vae.state_dict()[key])
-
-
-def test_lora_with_a_prompts_file_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    prompts = tmp_path / "prompts.txt"
-    prompts.write_text("a dog\n", encoding="utf-8")
-    args = ["generate", "--prompts", str(prompts), "--lora", "kit", "-o", str(tmp_path / "out")]
-    assert main(args) != 0
-    assert "--lora is not supported with --prompts" in capsys.readouterr().err
 
 
 def test_init_from_an_original_ckpt_with_loader_options(adapter: Path, tmp_path: Path) -> None:

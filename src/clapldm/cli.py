@@ -115,27 +115,14 @@ def _check_output(path: str) -> Path:
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from clapldm.pipeline import AudioLDM
+    from clapldm.loading import load_pipeline, parse_lora_args
 
-    pipe = AudioLDM.from_pretrained(args.model, device=args.device)
-    for path, scale in parse_lora_args(getattr(args, "lora", [])):
-        pipe.load_lora(path, scale=scale)  # before bf16 without fp32 copies (checked in fp32)
-    if getattr(args, "precision", "fp32") != "fp32":
-        pipe.set_precision(args.precision, keep_fp32=False)  # one precision per run
-    return pipe
-
-
-def parse_lora_args(values: Sequence[str]) -> list[tuple[str, float]]:
-    """``["kit", "rain:0.5"]`` -> ``[("kit", 1.0), ("rain", 0.5)]``; a suffix after the last
-    ':' is a scale only when it is a number (so a path may contain ':')."""
-    parsed = []
-    for value in values:
-        path, sep, tail = value.rpartition(":")
-        try:
-            parsed.append((path, float(tail)) if sep and path else (value, 1.0))
-        except ValueError:
-            parsed.append((value, 1.0))
-    return parsed
+    return load_pipeline(
+        args.model,
+        device=args.device,
+        loras=parse_lora_args(args.lora),
+        precision=args.precision,
+    )
 
 
 def _progress(args: argparse.Namespace, label: str) -> Any:
@@ -186,11 +173,6 @@ def _write(
 def cmd_generate(args: argparse.Namespace) -> int:
     kwargs = _sampling_kwargs(args)
     if args.prompts:  # many clips: a work file, one or many processes, resumable
-        if args.lora:
-            raise InvalidInputError(
-                "--lora is not supported with --prompts yet; merge the adapter into a model "
-                "(clapldm export RUN --format full) and pass --model"
-            )
         return run_prompts_file(args, kwargs)
     if args.from_file:
         return _generate_from(args)

@@ -6,12 +6,10 @@ The tiny model at 2 steps; the processes talk over gloo on localhost, one thread
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from scale_helpers import child_env, cli
 
 from clapldm.audio.io import read_tags
 from clapldm.cli import main
@@ -73,16 +72,6 @@ def command(work: Path, model: Path, out: Path, jobs: str = "jobs.jsonl") -> lis
         "-o",
         str(out),
     ]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("WORLD_SIZE", "LOCAL_RANK")}
-    env.update(OMP_NUM_THREADS="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
-    return env
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "clapldm.cli", *args]
 
 
 def free_port() -> int:

@@ -63,6 +63,7 @@ def job_defaults(args: argparse.Namespace, sampling: dict[str, Any]) -> JobDefau
 
 
 def run_options(args: argparse.Namespace) -> RunOptions:
+    from clapldm.loading import parse_lora_args
     from clapldm.scale.runner import RunOptions
 
     for flag, value in (("--devices", args.devices), ("--num-nodes", args.num_nodes)):
@@ -72,6 +73,7 @@ def run_options(args: argparse.Namespace) -> RunOptions:
         raise InvalidInputError(f"--batch-size must be at least 1, got {args.batch_size}")
     return RunOptions(
         model=args.model,
+        loras=tuple(parse_lora_args(args.lora)),
         device=args.device,
         accelerator=args.accelerator or accelerator_of(args.device),
         devices=args.devices,

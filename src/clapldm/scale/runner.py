@@ -1,12 +1,14 @@
 """Run a work file on one process or many: plan on rank 0, run each rank's share, manifest.
 
-Every process reads the work file and loads the model. Rank 0 then checks every item
-against the model (`check_item`: the pipeline's own `SamplingRequest` checks, so a bad
-value reads as it does from the API, the CLI or the server), verifies what an earlier
-run finished, plans the batches of the whole file (`plan.plan_batches`) and shares the
-unfinished ones among the ranks (`plan.assign`). Each rank runs its share through the
-pipeline's public methods, writing each clip and then its record (`store.RunFolder`).
-After a barrier rank 0 writes `manifest.jsonl`: one row per non-blank line, in order.
+Every process reads the work file and loads the model, with the same LoRA adapters at
+the same scales (`loading.load_pipeline`, as the one-clip commands do). Rank 0 then
+checks every item against the model (`check_item`: the pipeline's own `SamplingRequest`
+checks, so a bad value reads as it does from the API, the CLI or the server), verifies
+what an earlier run finished, plans the batches of the whole file (`plan.plan_batches`)
+and shares the unfinished ones among the ranks (`plan.assign`). Each rank runs its share
+through the pipeline's public methods, writing each clip and then its record
+(`store.RunFolder`). After a barrier rank 0 writes `manifest.jsonl`: one row per
+non-blank line, in order.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import soundfile as sf
 
 from clapldm.audio.io import write_audio
 from clapldm.errors import ClapLdmError, InvalidInputError
-from clapldm.pipeline import AudioLDM, GenerationOutput
+from clapldm.loading import load_pipeline
+from clapldm.pipeline import AudioLDM, GenerationOutput, LoraRef
 from clapldm.plot import save_spectrogram
 from clapldm.recipe import check_tags_fit, model_hash, recipe, recipe_tags
 from clapldm.request import RequestDefaults, SamplingRequest
@@ -73,12 +76,15 @@ class SingleProcess:
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run a work file. `devices` x `num_nodes` > 1 runs through Lightning Fabric
+    """How to run a work file. Every process loads `model` with the LoRA adapters `loras`
+    ((folder, scale), in order) at `precision`, as the one-clip commands do
+    (`loading.load_pipeline`). `devices` x `num_nodes` > 1 runs through Lightning Fabric
     on `accelerator` (cpu, gpu or mps); one process runs on `device`. `batch_size` None:
     1 on a CPU (each clip then depends on its line alone; batching gains ~5% there), 8
     on an accelerator."""
 
     model: str | None = None
+    loras: tuple[tuple[str, float], ...] = ()
     device: str = "cpu"
     accelerator: str = "cpu"
     devices: int = 1
@@ -136,9 +142,9 @@ def generate_from_jobs(
     and the progress to `err`; default stdout and stderr)."""
     out = out or sys.stdout
     err = err or sys.stderr
-    pipe = AudioLDM.from_pretrained(options.model, device=ranks.device)
-    if options.precision != "fp32":
-        pipe.set_precision(options.precision, keep_fp32=False)
+    pipe = load_pipeline(
+        options.model, device=ranks.device, loras=options.loras, precision=options.precision
+    )
     folder = RunFolder(out_dir)
     plan: Plan | ClapLdmError | None = None
     if ranks.rank == 0:
@@ -192,7 +198,8 @@ def make_plan(
         usable.append(item)
         cost[item.name] = request.duration * request.steps * request.candidates
     weights = model_hash(pipe)
-    specs = {item.name: item_spec_hash(item, weights, pipe.precision) for item in usable}
+    loras = [ref for ref in pipe.loras.values() if ref.scale != 0]  # 0: switched off
+    specs = {item.name: item_spec_hash(item, weights, pipe.precision, loras) for item in usable}
     done_before = {}
     for item in usable:
         row = folder.done_row(item.name, specs[item.name])
@@ -250,14 +257,20 @@ def _audio_prompt_weight(item: JobItem) -> float | None:
     return 1.0 if item.audio_prompt_weight is None else item.audio_prompt_weight
 
 
-def item_spec_hash(item: JobItem, weights: str, precision: str) -> str:
+def item_spec_hash(item: JobItem, weights: str, precision: str, loras: Sequence[LoraRef]) -> str:
     """Hash of all that decides the item's file: its settings, the model's weights, the
-    precision, and the bytes of its input clips."""
+    LoRA adapters on it (each by the sha256 of its weights, as recipes record it, and its
+    scale, in load order; where the folder lies does not change the clip), the precision,
+    and the bytes of its input clips. Without adapters the hash is what it was before
+    adapters could be used here, so those runs still resume."""
     spec = item.spec()
     for key in ("input", "audio_prompt"):
         if spec[key] is not None:
             spec[key + "_sha256"] = sha256_file(Path(spec[key]))
-    return spec_hash({"item": spec, "model": weights, "precision": precision})
+    identity: dict[str, Any] = {"item": spec, "model": weights, "precision": precision}
+    if loras:
+        identity["loras"] = [{"sha256": ref.sha256, "scale": ref.scale} for ref in loras]
+    return spec_hash(identity)
 
 
 # --------------------------------------------------------------------------- running
