@@ -38,15 +38,23 @@ def test_train_and_resume_from_the_command_line(corpus: Path, tmp_path: Path) ->
         str(out),
         "--no-progress",
     ]
-    assert main([*args, "--max-steps", "2", "--set", "train.checkpoint_every=1"]) == 0
+    first = ["--max-steps", "2", "--set", "train.checkpoint_every=1", "--precision", "bf16-mixed"]
+    assert main([*args, *first]) == 0
     assert (out / "checkpoints" / "last.ckpt").resolve().name == "step=00000002.ckpt"
     assert main([*args, "--max-steps", "3"]) == 2  # refuses to overwrite a run
-    # --resume needs neither --config nor --data: the run folder remembers both
-    assert (
-        main(["train", "vae", "--out", str(out), "--resume", "--max-steps", "3", "--no-progress"])
-        == 0
-    )
+
+    def saved_precision() -> str:
+        return json.loads((out / "config.json").read_text())["train"]["precision"]
+
+    assert saved_precision() == "bf16-mixed"  # --precision is part of the run
+    # --resume needs neither --config nor --data nor --precision: the run folder remembers
+    resume = ["train", "vae", "--out", str(out), "--resume", "--no-progress"]
+    assert main([*resume, "--max-steps", "3"]) == 0
     assert (out / "checkpoints" / "last.ckpt").resolve().name == "step=00000003.ckpt"
+    assert saved_precision() == "bf16-mixed"
+    # an explicit --precision on resume replaces the saved one
+    assert main([*resume, "--max-steps", "4", "--precision", "32-true"]) == 0
+    assert saved_precision() == "32-true"
 
 
 def test_cli_user_errors(corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

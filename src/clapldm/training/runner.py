@@ -20,7 +20,7 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +119,6 @@ def build_trainer(
     strategy: str = "auto",
     num_nodes: int = 1,
     accelerator: str = "auto",
-    precision: str | None = None,
     progress: bool | None = None,
     callbacks: Sequence[L.Callback] = (),
 ) -> L.Trainer:
@@ -148,7 +147,7 @@ def build_trainer(
         devices=devices,
         num_nodes=num_nodes,
         strategy=build_strategy(strategy, run.stage),
-        precision=precision or train.precision,  # type: ignore[arg-type]
+        precision=train.precision,  # type: ignore[arg-type]
         max_steps=train.max_steps * per_step,
         max_epochs=-1,
         logger=loggers,
@@ -222,7 +221,9 @@ def train(
     """Train one stage into ``run_dir`` (see module docstring); returns where it ended.
 
     ``run`` may be None when resuming (the run folder's config is used). ``init_model``:
-    the model that ``ldm.init`` names, if already loaded (saves loading it twice). Raises
+    the model that ``ldm.init`` names, if already loaded (saves loading it twice).
+    ``precision`` replaces the config's ``train.precision`` and is saved in the run's config,
+    so a later ``--resume`` trains at the same precision. Raises
     `ConfigError` / `DataError` for a bad config, folder or data before any step runs.
     """
     out = Path(run_dir)
@@ -231,6 +232,8 @@ def train(
     run, spec, checkpoint = _prepare_run_dir(
         run, None if data is None else os.fspath(data), out, resume
     )
+    if precision is not None:  # recorded in the run's config, so --resume keeps it
+        run = replace(run, train=run.train.replace(precision=precision))
     previous_threads = torch.get_num_threads()
     if run.train.threads > 0:
         torch.set_num_threads(run.train.threads)
@@ -244,7 +247,6 @@ def train(
             strategy=strategy,
             num_nodes=num_nodes,
             accelerator=accelerator,
-            precision=precision,
             progress=progress,
             callbacks=callbacks,
             init_model=init_model,
@@ -263,7 +265,6 @@ def _fit(
     strategy: str,
     num_nodes: int,
     accelerator: str,
-    precision: str | None,
     progress: bool | None,
     callbacks: Sequence[L.Callback],
     init_model: Any = None,
@@ -282,7 +283,6 @@ def _fit(
         strategy=strategy,
         num_nodes=num_nodes,
         accelerator=accelerator,
-        precision=precision,
         progress=progress,
         callbacks=callbacks,
     )
