@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import argparse
 import io
-import tarfile
 from pathlib import Path
 
 import numpy as np
 
+from clapldm.data.shards import index_shards, read_member, shard_paths
+
 
 def latent_means(folder: Path, every: int) -> list[np.ndarray]:
     values = []
-    for shard in sorted(folder.glob("*.tar")):
-        with tarfile.open(shard) as tar:
-            members = [m for m in tar.getmembers() if m.name.endswith(".latent_mean.npy")]
-            for member in members[::every]:
-                handle = tar.extractfile(member)
-                if handle is not None:
-                    values.append(np.load(io.BytesIO(handle.read())).astype(np.float64).ravel())
+    for shard in shard_paths(folder):
+        samples = [m for _, m in index_shards([shard]) if "latent_mean.npy" in m]
+        for members in samples[::every]:
+            data = read_member(members["latent_mean.npy"])
+            values.append(np.load(io.BytesIO(data)).astype(np.float64).ravel())
     return values
 
 

@@ -190,7 +190,11 @@ def _enable_info_logging() -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from clapldm.training.config import load_training_config, parse_training_config
+    from clapldm.training.config import (
+        apply_overrides,
+        load_training_config,
+        parse_training_config,
+    )
     from clapldm.training.runner import CONFIG_FILE, train
 
     _enable_info_logging()
@@ -210,8 +214,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         run = load_training_config(args.config, overrides)
     elif args.resume and (Path(args.out) / CONFIG_FILE).is_file():
         saved = json.loads((Path(args.out) / CONFIG_FILE).read_text(encoding="utf-8"))
-        from clapldm.training.config import apply_overrides
-
         run = parse_training_config(
             apply_overrides(saved, overrides), str(Path(args.out) / CONFIG_FILE)
         )
